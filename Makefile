@@ -1,0 +1,104 @@
+# microshop - one non-recursive Makefile for libsvc, the services and tests.
+#
+#   make            build libsvc, every service and the test programs
+#   make run        install what is missing, start PostgreSQL, RabbitMQ and
+#                   the services (Ctrl-C stops everything it started)
+#   make test       the same preparation, then every test suite
+#   make asan       the whole test suite under AddressSanitizer + UBSan
+#   make bench      benchmarks, with pgbench as the baseline in the same run
+#   make format-check, make format, make clean
+#
+# Objects go to $(BUILD) (build/ or build/asan/), so a sanitizer build never
+# mixes with a normal one. CC=clang works as well as the default gcc.
+
+CC ?= cc
+BUILD ?= build
+SAN ?=
+
+SERVICES := products
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wvla -Werror
+CFLAGS ?= -O2 -g
+ifeq ($(SAN),1)
+CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -pthread \
+	-Icommon/include -Icommon/src -I$(PG_INC) -MMD -MP
+LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -pthread
+TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
+	-lcurl
+
+LIBSVC_SRC := $(wildcard common/src/*.c)
+LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/%.o)
+LIBSVC := $(BUILD)/libsvc.a
+
+.PHONY: all run test asan bench clean format format-check $(SERVICES) \
+	check-unit check-integration
+.DEFAULT_GOAL := all
+
+all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBSVC): $(LIBSVC_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# A service is its own objects plus libsvc.a; main.c holds only wiring, so
+# tests link the other objects of a service directly.
+define service_rules
+$(1)_SRC := $$(wildcard services/$(1)/*.c)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/%.o)
+$(1)_LIB_OBJ := $$(filter-out %/main.o,$$($(1)_OBJ))
+$(1): $(BUILD)/$(1)
+$(BUILD)/$(1): $$($(1)_OBJ) $(LIBSVC)
+	$(CC) $(LDFLAGS) -o $$@ $$($(1)_OBJ) $(LIBSVC) $(LIBS)
+endef
+$(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
+
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+$(BUILD)/tests/unit: $(UNIT_OBJ) $(foreach s,$(SERVICES),$($(s)_LIB_OBJ)) $(LIBSVC)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+INTEG_SRC := $(wildcard tests/integration/*.c)
+INTEG_OBJ := $(INTEG_SRC:%.c=$(BUILD)/%.o)
+$(BUILD)/tests/integration: $(INTEG_OBJ) $(LIBSVC)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+# The two commands, and the rest: scripts do the work, so they can install
+# packages before anything is compiled.
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+asan:
+	@SAN=1 BUILD=build/asan scripts/test.sh
+
+bench:
+	@scripts/bench.sh
+
+# Used by the scripts once dependencies are installed.
+check-unit: $(BUILD)/tests/unit
+	$(BUILD)/tests/unit
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES)
+
+format:
+	@clang-format -i $(FORMAT_FILES)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,35 @@
+/*
+ * svc/app.h - a service's main(): configuration, subcommands, serving,
+ * graceful shutdown.
+ *
+ * A service describes itself in one struct svc_app (name, port, routes,
+ * statements) and hands it to svc_app_main(). That reads the configuration
+ * (an invalid value: one line naming the key, exit 2), applies migrations,
+ * serves HTTP until SIGTERM or SIGINT, then drains: readiness turns 503, the
+ * listener stops accepting, in-flight requests finish within the drain
+ * timeout, connections close, exit 0.
+ *
+ * Subcommands: `<svc>` serves; `<svc> migrate` applies migrations and
+ * exits; `<svc> routes` prints the route table; `<svc> token` mints a JWT
+ * (--role, --sub, --ttl) with JWT_SECRET; --help; --version.
+ */
+#ifndef SVC_APP_H
+#define SVC_APP_H
+
+#include "svc/db.h"
+#include "svc/http.h"
+
+struct svc_app {
+	const char *name;	  /* "products" */
+	int default_port;	  /* 8081 */
+	const struct svc_route *routes; /* the service's own routes */
+	const struct svc_db_stmt *const *statements; /* NULL-terminated */
+	/* Called after configuration, before serving; may be NULL. */
+	int (*init)(void);
+	/* Called after the server stopped; may be NULL. */
+	void (*cleanup)(void);
+};
+
+int svc_app_main(const struct svc_app *app, int argc, char **argv);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * svc/http.h - requests, responses and the route table.
+ *
+ * Handlers see only these types, never libmicrohttpd's, so a test can build
+ * a request with svc_req_new(), run it through svc_http_handle() exactly as
+ * the server does, and look at the response - no sockets involved. The
+ * server adapter (http_server.c) fills a svc_req from a connection and sends
+ * the svc_res back.
+ *
+ * svc_http_handle() is the pipeline every request takes: request id, route
+ * match (404, 405 with Allow), bearer-token check (401/403), body checks
+ * (413, 415, 400 for malformed JSON, duplicate keys or deep nesting), the
+ * handler, then the headers every response carries (X-Request-ID, the
+ * security headers). Errors become RFC 9457 problem documents with an
+ * `error` member and the request id.
+ */
+#ifndef SVC_HTTP_H
+#define SVC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <jansson.h>
+
+#include "svc/jwt.h"
+
+struct svc_req;
+struct svc_res;
+
+/* A handler: 0 when it set the response, or an SVC_E* code to answer with. */
+typedef int (*svc_handler_fn)(struct svc_req *req, struct svc_res *res);
+
+/* Route flags. */
+enum {
+	SVC_ROUTE_ADMIN = 1 << 0,   /* bearer token with role admin */
+	SVC_ROUTE_SERVICE = 1 << 1, /* bearer token with role service or admin */
+	SVC_ROUTE_BODY = 1 << 2,    /* a JSON body is required */
+	SVC_ROUTE_OPS = 1 << 3,     /* operational: never rate limited */
+};
+
+struct svc_route {
+	const char *method; /* "GET", "POST", ...; GET routes also answer HEAD */
+	const char *path;   /* template: "/api/v1/products/{id}" */
+	svc_handler_fn handler;
+	unsigned flags;
+};
+
+/* Limits and secrets the pipeline enforces; see svc_http_config_load(). */
+struct svc_http_config {
+	size_t max_body;	 /* bytes; larger bodies get 413 */
+	int max_json_depth;	 /* nesting of arrays/objects */
+	const unsigned char *jwt_key;
+	size_t jwt_key_len;
+	long long jwt_leeway; /* seconds */
+};
+
+/* The router: a route table plus the pipeline's configuration. */
+struct svc_http;
+
+/*
+ * Builds a router over routes (terminated by a zeroed entry; borrowed, must
+ * outlive the router). Templates are checked here: returns NULL when one is
+ * malformed.
+ */
+struct svc_http *svc_http_new(const struct svc_route *routes,
+			      const struct svc_http_config *cfg);
+void svc_http_free(struct svc_http *http);
+
+/* Runs req through the whole pipeline, filling res. */
+void svc_http_handle(struct svc_http *http, struct svc_req *req,
+		     struct svc_res *res);
+
+/* The route table (borrowed), e.g. to print it. */
+const struct svc_route *svc_http_routes(const struct svc_http *http);
+
+/* --- requests --- */
+
+/*
+ * A request with its own memory pool. method and path are copied; path may
+ * carry a query string, which is split off and parsed.
+ */
+struct svc_req *svc_req_new(const char *method, const char *path);
+void svc_req_free(struct svc_req *req);
+
+/* Adds a header (copied). Names compare case-insensitively. */
+void svc_req_add_header(struct svc_req *req, const char *name,
+			const char *value);
+/* Adds a query argument (copied; already percent-decoded). */
+void svc_req_add_query(struct svc_req *req, const char *name,
+		       const char *value);
+/*
+ * Appends body bytes (copied). Returns SVC_ETOOBIG once the body passes
+ * limit bytes; the excess is dropped.
+ */
+int svc_req_append_body(struct svc_req *req, const char *data, size_t len,
+			size_t limit);
+/* Peer address for logs and limits (copied). */
+void svc_req_set_peer(struct svc_req *req, const char *addr);
+
+const char *svc_req_method(const struct svc_req *req);
+const char *svc_req_path(const struct svc_req *req);
+/* A path parameter of the matched template, e.g. "id" (borrowed). */
+const char *svc_req_param(const struct svc_req *req, const char *name);
+/* First query argument called name (borrowed), or NULL. */
+const char *svc_req_query(const struct svc_req *req, const char *name);
+/* First header called name (borrowed), or NULL. */
+const char *svc_req_header(const struct svc_req *req, const char *name);
+/* The parsed JSON body (borrowed), or NULL when there was none. */
+json_t *svc_req_json(const struct svc_req *req);
+/* The raw body; *len gets its length. */
+const char *svc_req_body(const struct svc_req *req, size_t *len);
+/* The request id (borrowed): echoed from X-Request-ID or generated. */
+const char *svc_req_id(const struct svc_req *req);
+/* The verified bearer claims, or NULL for an anonymous request. */
+const struct svc_jwt_claims *svc_req_claims(const struct svc_req *req);
+/* The matched route's template ("/api/v1/products/{id}"), or NULL. */
+const char *svc_req_route(const struct svc_req *req);
+const char *svc_req_peer(const struct svc_req *req);
+
+/* Allocates from the request's pool; freed with the request. Never NULL. */
+void *svc_req_alloc(struct svc_req *req, size_t size);
+char *svc_req_strdup(struct svc_req *req, const char *s);
+char *svc_req_printf(struct svc_req *req, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* --- responses --- */
+
+struct svc_res *svc_res_new(void);
+void svc_res_free(struct svc_res *res);
+
+/* Answers status with body (steals the reference; NULL for no body). */
+int svc_res_json(struct svc_res *res, int status, json_t *body);
+/*
+ * Answers status with text that is already JSON (copied): the fast path for
+ * rows the database rendered as JSON.
+ */
+int svc_res_raw(struct svc_res *res, int status, const char *json, size_t len);
+/* Answers with no body (204). */
+int svc_res_empty(struct svc_res *res, int status);
+/*
+ * Answers with a problem document. code is the `error` member
+ * ("not_found"); detail is printf-formatted. Returns the SVC_E* code that
+ * matches status, so handlers can `return svc_res_problem(...)`.
+ */
+int svc_res_problem(struct svc_res *res, int status, const char *code,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/*
+ * Records an invalid field for a 422 answer. The handler then returns
+ * SVC_EVALIDATION and the pipeline writes all recorded fields as "errors".
+ */
+void svc_res_field_error(struct svc_res *res, const char *field,
+			 const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Number of field errors recorded so far. */
+int svc_res_field_errors(const struct svc_res *res);
+/* Sets a header (both copied); replaces one of the same name. */
+void svc_res_header(struct svc_res *res, const char *name, const char *value);
+
+int svc_res_status(const struct svc_res *res);
+const char *svc_res_body(const struct svc_res *res, size_t *len);
+const char *svc_res_get_header(const struct svc_res *res, const char *name);
+/* Calls fn for each header, in the order they were set. */
+void svc_res_foreach_header(const struct svc_res *res,
+			    void (*fn)(const char *name, const char *value,
+				       void *arg),
+			    void *arg);
+
+/* --- JSON body validation helpers --- */
+
+/*
+ * Each reads obj[field]; when it is present but invalid, or absent but
+ * required, it records a field error on res and returns false. *present
+ * (may be NULL) tells whether the field was there (null counts as absent
+ * unless allow_null is set for strings).
+ */
+bool svc_json_string(struct svc_res *res, json_t *obj, const char *field,
+		     size_t min_chars, size_t max_chars, bool required,
+		     const char **out, bool *present);
+bool svc_json_integer(struct svc_res *res, json_t *obj, const char *field,
+		      long long min, long long max, bool required,
+		      long long *out, bool *present);
+
+/* Parses a query integer in [min, max]; def when absent. SVC_EINVAL else. */
+int svc_query_int(struct svc_req *req, struct svc_res *res, const char *name,
+		  long long def, long long min, long long max, long long *out);
+
+/* --- the server (libmicrohttpd) --- */
+
+struct svc_server_config {
+	const char *host;	  /* listen address, "0.0.0.0" or "127.0.0.1" */
+	int port;
+	int threads;		  /* worker threads, each with its own DB connection */
+	int connection_timeout_s; /* idle or slow connections are closed */
+	int max_connections;	  /* in total */
+	int max_per_ip;		  /* per client address */
+	size_t memory_per_connection; /* bounds the header size (431 past it) */
+};
+
+struct svc_server;
+
+/* Starts serving http on a thread pool; NULL (logged) on failure. */
+struct svc_server *svc_server_start(struct svc_http *http,
+				    const struct svc_server_config *cfg);
+/*
+ * Stops accepting new connections; requests in flight carry on, and their
+ * responses ask the client to close the connection.
+ */
+void svc_server_quiesce(struct svc_server *srv);
+/* Requests being served now. */
+int svc_server_in_flight(const struct svc_server *srv);
+/* Stops the server, closing every connection; NULL is a no-op. */
+void svc_server_stop(struct svc_server *srv);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * svc/util.h - small helpers every module needs: UUIDs, clocks, RFC 3339
+ * timestamps. Nothing here allocates.
+ */
+#ifndef SVC_UTIL_H
+#define SVC_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define SVC_UUID_LEN 36 /* text form, without the NUL */
+
+/* Writes a random (v4) UUID in lower-case text form; out holds 37 bytes. */
+void svc_uuid_v4(char out[SVC_UUID_LEN + 1]);
+
+/* Whether s is a UUID in canonical 8-4-4-4-12 hex form (any case). */
+bool svc_uuid_valid(const char *s);
+
+/* Monotonic clock, for durations. */
+long long svc_now_ms(void);
+double svc_now_s(void);
+
+/* Wall clock, seconds since the epoch. */
+long long svc_time_s(void);
+
+/* "2026-11-25T19:43:35.123Z" for the current time; out holds 32 bytes. */
+void svc_rfc3339_now(char out[32]);
+
+/* Fills buf with n cryptographically random bytes (OpenSSL). */
+int svc_random_bytes(void *buf, size_t n);
+
+#endif

@@ -1,0 +1,420 @@
+/*
+ * app.c - everything between main() and a serving service.
+ *
+ * Reads configuration (first bad key: one line, exit 2), dispatches the
+ * subcommands, applies migrations, starts the HTTP server with the
+ * operational routes added to the service's own, and on SIGTERM/SIGINT
+ * drains: readiness fails, the listener closes, requests in flight finish
+ * within DRAIN_TIMEOUT, then everything is closed and the exit code is 0.
+ * Signals are taken synchronously with sigwait() on the main thread, so no
+ * code runs in signal context.
+ */
+#include "svc/app.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "svc/config.h"
+#include "svc/err.h"
+#include "svc/health.h"
+#include "svc/jwt.h"
+#include "svc/log.h"
+#include "svc/migrate.h"
+#include "svc/util.h"
+
+#ifndef SVC_VERSION
+#define SVC_VERSION "0.1.0"
+#endif
+
+struct settings {
+	const char *name;
+	const char *database_url;
+	const char *jwt_secret;
+	const char *migrations_dir;
+	enum svc_log_level log_level;
+	struct svc_server_config server;
+	struct svc_http_config http;
+	struct svc_db_config db;
+	long long drain_ms;
+	long long db_wait_ms;
+};
+
+static int latest_migration;
+
+static void
+usage(const struct svc_app *app, FILE *f)
+{
+	fprintf(f,
+		"usage: %s [migrate | routes | token [--role R] [--sub S] [--ttl SECONDS]]\n"
+		"       %s --help | --version\n"
+		"\n"
+		"With no command, applies pending migrations and serves HTTP.\n"
+		"  migrate   apply pending migrations and exit\n"
+		"  routes    print the route table (METHOD PATH) and exit\n"
+		"  token     print a JWT signed with JWT_SECRET (default role admin,\n"
+		"            sub cli, ttl 3600)\n"
+		"\n"
+		"Configuration comes from the environment and an optional .env\n"
+		"file (ENV_FILE); see docs/configuration.md. Main keys:\n"
+		"  SERVICE_PORT (%d), SERVICE_HOST (0.0.0.0), DATABASE_URL,\n"
+		"  JWT_SECRET (required, >= 32 bytes), LOG_LEVEL (info),\n"
+		"  HTTP_THREADS, HTTP_MAX_BODY, HTTP_CONNECTION_TIMEOUT,\n"
+		"  DB_STATEMENT_TIMEOUT, DRAIN_TIMEOUT, MIGRATIONS_DIR.\n",
+		app->name, app->name, app->default_port);
+}
+
+/* libpq's own parser, so a typo is reported at start-up, not at connect. */
+static void
+check_database_url(const char *url)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(url, &err);
+
+	if (opts == NULL) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s", err ? err : "out of memory");
+		msg[strcspn(msg, "\n")] = '\0';
+		svc_config_fail("DATABASE_URL", "is not a valid libpq URL: %s",
+				msg);
+	}
+	PQconninfoFree(opts);
+	PQfreemem(err);
+}
+
+/* Reads every key; problems are recorded for svc_config_error(). */
+static void
+read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
+{
+	static char default_url[256], default_dir[256];
+	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	struct in_addr addr;
+	const char *level;
+
+	memset(s, 0, sizeof(*s));
+	svc_config_load(NULL);
+	s->name = svc_config_str("SERVICE_NAME", app->name);
+	level = svc_config_str("LOG_LEVEL", "info");
+	if (svc_log_parse_level(level, &s->log_level) != SVC_OK)
+		svc_config_fail("LOG_LEVEL",
+				"must be debug, info, warn or error, got \"%s\"",
+				level);
+	s->server.host = svc_config_str("SERVICE_HOST", "0.0.0.0");
+	if (inet_pton(AF_INET, s->server.host, &addr) != 1)
+		svc_config_fail("SERVICE_HOST",
+				"must be an IPv4 address, got \"%s\"",
+				s->server.host);
+	s->server.port =
+		(int)svc_config_int("SERVICE_PORT", app->default_port, 1, 65535);
+	s->server.threads = (int)svc_config_int(
+		"HTTP_THREADS", nproc > 0 ? nproc : 2, 1, 256);
+	s->server.connection_timeout_s =
+		(int)(svc_config_duration_ms("HTTP_CONNECTION_TIMEOUT", "30s",
+					     1000, 3600000) / 1000);
+	s->server.max_connections =
+		(int)svc_config_int("HTTP_MAX_CONNECTIONS", 1000, 1, 100000);
+	s->server.max_per_ip =
+		(int)svc_config_int("HTTP_MAX_CONNECTIONS_PER_IP", 0, 0, 100000);
+	s->server.memory_per_connection = (size_t)svc_config_int(
+		"HTTP_MAX_HEADER_BYTES", 32768, 4096, 1048576);
+	s->http.max_body = (size_t)svc_config_int("HTTP_MAX_BODY", 1048576, 1,
+						  64 * 1048576);
+	s->http.max_json_depth =
+		(int)svc_config_int("HTTP_MAX_JSON_DEPTH", 32, 2, 1000);
+	s->http.jwt_leeway = svc_config_duration_ms("JWT_LEEWAY", "30s", 0,
+						    300000) / 1000;
+	snprintf(default_url, sizeof(default_url),
+		 "postgres://%s:%s@127.0.0.1:5432/%s_db", app->name, app->name,
+		 app->name);
+	s->database_url = svc_config_str("DATABASE_URL", default_url);
+	check_database_url(s->database_url);
+	s->db.url = s->database_url;
+	s->db.application_name = s->name;
+	s->db.connect_timeout_s = (int)(svc_config_duration_ms(
+		"DB_CONNECT_TIMEOUT", "5s", 1000, 300000) / 1000);
+	s->db.statement_timeout_ms = (int)svc_config_duration_ms(
+		"DB_STATEMENT_TIMEOUT", "5s", 1, 3600000);
+	s->db_wait_ms = svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0,
+					       3600000);
+	s->drain_ms = svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
+	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
+	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
+	if (need_secret)
+		s->jwt_secret = svc_config_required("JWT_SECRET", SVC_JWT_MIN_KEY);
+	if (s->jwt_secret != NULL) {
+		s->http.jwt_key = (const unsigned char *)s->jwt_secret;
+		s->http.jwt_key_len = strlen(s->jwt_secret);
+	}
+}
+
+/* --- operational routes --- */
+
+static int
+ops_health(struct svc_req *req, struct svc_res *res)
+{
+	int status;
+	json_t *report = svc_health_report(&status);
+
+	(void)req;
+	return svc_res_json(res, status, report);
+}
+
+static int
+ops_live(struct svc_req *req, struct svc_res *res)
+{
+	(void)req;
+	return svc_res_json(res, 200, json_pack("{s:s}", "status", "alive"));
+}
+
+static int
+ops_ready(struct svc_req *req, struct svc_res *res)
+{
+	int status;
+	json_t *report = svc_health_ready(&status);
+
+	(void)req;
+	return svc_res_json(res, status, report);
+}
+
+static const struct svc_route ops_routes[] = {
+	{ "GET", "/health", ops_health, SVC_ROUTE_OPS },
+	{ "GET", "/health/live", ops_live, SVC_ROUTE_OPS },
+	{ "GET", "/health/ready", ops_ready, SVC_ROUTE_OPS },
+	{ 0 },
+};
+
+/* The service's routes followed by the operational ones (malloc'd). */
+static struct svc_route *
+all_routes(const struct svc_app *app)
+{
+	size_t n = 0, m = 0;
+	struct svc_route *all;
+
+	while (app->routes[n].method != NULL)
+		n++;
+	while (ops_routes[m].method != NULL)
+		m++;
+	all = calloc(n + m + 1, sizeof(*all));
+	if (all == NULL)
+		return NULL;
+	memcpy(all, app->routes, n * sizeof(*all));
+	memcpy(all + n, ops_routes, m * sizeof(*all));
+	return all;
+}
+
+static enum svc_health_status
+check_migrations(json_t *detail, void *arg)
+{
+	struct svc_db *db = svc_db_thread();
+	int current = db != NULL ? svc_migrate_current(svc_db_conn(db)) : -1;
+
+	(void)arg;
+	json_object_set_new(detail, "version", json_integer(current));
+	json_object_set_new(detail, "expected", json_integer(latest_migration));
+	return current >= latest_migration ? SVC_HEALTH_UP : SVC_HEALTH_DOWN;
+}
+
+/* --- subcommands --- */
+
+static int
+cmd_routes(const struct svc_app *app)
+{
+	struct svc_route *all = all_routes(app);
+
+	if (all == NULL)
+		return 1;
+	for (struct svc_route *r = all; r->method != NULL; r++)
+		printf("%s %s\n", r->method, r->path);
+	free(all);
+	return 0;
+}
+
+static int
+cmd_token(const struct settings *s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "role", required_argument, NULL, 'r' },
+		{ "sub", required_argument, NULL, 's' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *role = "admin", *sub = "cli";
+	long long ttl = 3600;
+	char token[1024];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c == 'r') {
+			role = optarg;
+		} else if (c == 's') {
+			sub = optarg;
+		} else if (c == 't') {
+			ttl = atoll(optarg);
+		} else {
+			return 2;
+		}
+	}
+	if (ttl <= 0 || strlen(sub) >= 128 || strlen(role) >= 32 ||
+	    svc_jwt_mint(sub, role, svc_time_s(), ttl, s->http.jwt_key,
+			 s->http.jwt_key_len, token, sizeof(token)) != SVC_OK) {
+		fprintf(stderr, "%s: cannot mint a token with these options\n",
+			s->name);
+		return 2;
+	}
+	printf("%s\n", token);
+	return 0;
+}
+
+/* Connects (waiting up to db_wait_ms for the server) and migrates. */
+static int
+migrate(const struct settings *s)
+{
+	long long deadline = svc_now_ms() + s->db_wait_ms;
+	long long delay = 100;
+	struct svc_db *db;
+	int rc, applied = 0;
+
+	while ((db = svc_db_open_plain()) == NULL) {
+		struct timespec ts;
+
+		if (svc_now_ms() + delay > deadline)
+			return SVC_EUNAVAIL;
+		ts.tv_sec = delay / 1000;
+		ts.tv_nsec = (delay % 1000) * 1000000;
+		nanosleep(&ts, NULL);
+		delay = delay * 2 > 2000 ? 2000 : delay * 2;
+	}
+	rc = svc_migrate_run(svc_db_conn(db), s->migrations_dir, &applied);
+	svc_db_close(db);
+	if (rc == SVC_OK)
+		svc_log(SVC_LOG_INFO, "migrations up to date",
+			SVC_LOG_STR("dir", s->migrations_dir),
+			SVC_LOG_INT("applied", applied), SVC_LOG_END);
+	return rc;
+}
+
+static void
+drain(struct svc_server *srv, long long drain_ms)
+{
+	long long deadline = svc_now_ms() + drain_ms;
+	struct timespec tick = { 0, 10 * 1000000 };
+
+	svc_health_set_draining(true);
+	svc_server_quiesce(srv);
+	while (svc_server_in_flight(srv) > 0 && svc_now_ms() < deadline)
+		nanosleep(&tick, NULL);
+	if (svc_server_in_flight(srv) > 0)
+		svc_log(SVC_LOG_WARN, "drain timeout: closing busy connections",
+			SVC_LOG_INT("in_flight", svc_server_in_flight(srv)),
+			SVC_LOG_END);
+}
+
+static int
+serve(const struct svc_app *app, const struct settings *s)
+{
+	struct svc_server *srv = NULL;
+	struct svc_route *routes = NULL;
+	struct svc_http *http = NULL;
+	sigset_t sigs;
+	int sig = 0, rc = 1;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	/* Block before any thread starts, so every thread inherits it. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	latest_migration = svc_migrate_latest(s->migrations_dir);
+	if (latest_migration < 0 || migrate(s) != SVC_OK) {
+		svc_log(SVC_LOG_ERROR, "cannot apply migrations", SVC_LOG_END);
+		goto out;
+	}
+	svc_health_register("database", svc_health_check_db, NULL, true);
+	svc_health_register("migrations", check_migrations, NULL, true);
+	if (app->init != NULL && app->init() != SVC_OK)
+		goto out;
+	routes = all_routes(app);
+	http = routes != NULL ? svc_http_new(routes, &s->http) : NULL;
+	if (http == NULL)
+		goto out;
+	srv = svc_server_start(http, &s->server);
+	if (srv == NULL)
+		goto out;
+	svc_log(SVC_LOG_INFO, "listening", SVC_LOG_STR("host", s->server.host),
+		SVC_LOG_INT("port", s->server.port),
+		SVC_LOG_INT("threads", s->server.threads),
+		SVC_LOG_STR("version", SVC_VERSION), SVC_LOG_END);
+	if (sigwait(&sigs, &sig) != 0)
+		goto out;
+	svc_log(SVC_LOG_INFO, "shutting down",
+		SVC_LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+		SVC_LOG_END);
+	drain(srv, s->drain_ms);
+	rc = 0;
+out:
+	svc_server_stop(srv);
+	if (app->cleanup != NULL)
+		app->cleanup();
+	svc_http_free(http);
+	free(routes);
+	svc_db_shutdown();
+	if (rc == 0)
+		svc_log(SVC_LOG_INFO, "stopped", SVC_LOG_END);
+	return rc;
+}
+
+int
+svc_app_main(const struct svc_app *app, int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "serve";
+	struct settings s;
+	int rc;
+
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		usage(app, stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("%s %s\n", app->name, SVC_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "routes") == 0)
+		return cmd_routes(app);
+	if (strcmp(cmd, "serve") != 0 && strcmp(cmd, "migrate") != 0 &&
+	    strcmp(cmd, "token") != 0) {
+		fprintf(stderr, "%s: unknown command \"%s\"\n", app->name, cmd);
+		usage(app, stderr);
+		return 2;
+	}
+
+	read_settings(app, &s, strcmp(cmd, "migrate") != 0);
+	if (!svc_config_ok()) {
+		fprintf(stderr, "%s: invalid configuration: %s\n", app->name,
+			svc_config_error());
+		svc_config_reset();
+		return 2;
+	}
+	svc_log_init(s.name, s.log_level, 1);
+	if (strcmp(cmd, "token") == 0) {
+		rc = cmd_token(&s, argc - 1, argv + 1);
+	} else if (svc_db_setup(&s.db, app->statements) != SVC_OK) {
+		rc = 1;
+	} else if (strcmp(cmd, "migrate") == 0) {
+		rc = migrate(&s) == SVC_OK ? 0 : 1;
+		svc_db_shutdown();
+	} else {
+		rc = serve(app, &s);
+	}
+	svc_config_reset();
+	return rc;
+}

@@ -1,0 +1,1139 @@
+/*
+ * http.c - the request pipeline, the router, requests and responses.
+ *
+ * Everything here works without sockets: http_server.c turns a
+ * libmicrohttpd connection into a svc_req, calls svc_http_handle(), and
+ * sends the svc_res back; unit tests do the same with hand-made requests.
+ * Per-request memory comes from a pool that dies with the request, so
+ * handlers allocate freely and never free.
+ */
+#include "svc/http.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_internal.h"
+#include "svc/err.h"
+#include "svc/log.h"
+#include "svc/util.h"
+
+#define MAX_PARAMS 8
+#define MAX_SEGMENTS 16
+#define MAX_RES_HEADERS 16
+#define MAX_REQUEST_ID 128
+#define POOL_CHUNK 4096
+
+/* --- per-request memory --- */
+
+struct chunk {
+	struct chunk *next;
+	size_t used, size;
+	_Alignas(16) unsigned char data[];
+};
+
+static void *
+pool_alloc(struct chunk **head, size_t size)
+{
+	struct chunk *c = *head;
+	void *p;
+
+	size = (size + 15) & ~(size_t)15;
+	if (c == NULL || c->size - c->used < size) {
+		size_t cap = size > POOL_CHUNK ? size : POOL_CHUNK;
+
+		c = malloc(sizeof(*c) + cap);
+		if (c == NULL)
+			abort(); /* no sane recovery mid-request */
+		c->size = cap;
+		c->used = 0;
+		/* Keep a partly used chunk in front for small allocations. */
+		if (*head != NULL && size > POOL_CHUNK) {
+			c->next = (*head)->next;
+			(*head)->next = c;
+		} else {
+			c->next = *head;
+			*head = c;
+		}
+	}
+	p = c->data + c->used;
+	c->used += size;
+	return p;
+}
+
+static void
+pool_free(struct chunk *c)
+{
+	while (c != NULL) {
+		struct chunk *next = c->next;
+
+		free(c);
+		c = next;
+	}
+}
+
+/* --- requests --- */
+
+struct kv {
+	const char *name;
+	const char *value;
+};
+
+struct kvlist {
+	struct kv *items;
+	int n, cap;
+};
+
+struct svc_req {
+	struct chunk *pool;
+	const char *method;
+	const char *path;
+	const char *route;
+	const char *peer;
+	struct kvlist headers, query;
+	struct kv params[MAX_PARAMS];
+	int nparams;
+	char *body; /* malloc'd: it can be large */
+	size_t body_len, body_cap;
+	bool too_big;
+	json_t *json;
+	char request_id[MAX_REQUEST_ID + 1];
+	bool authenticated;
+	struct svc_jwt_claims claims;
+	double started;
+};
+
+void *
+svc_req_alloc(struct svc_req *req, size_t size)
+{
+	return pool_alloc(&req->pool, size);
+}
+
+char *
+svc_req_strdup(struct svc_req *req, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(svc_req_alloc(req, n), s, n);
+}
+
+char *
+svc_req_printf(struct svc_req *req, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	s = svc_req_alloc(req, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static void
+kv_add(struct svc_req *req, struct kvlist *l, const char *name,
+       const char *value)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 8;
+		struct kv *items = svc_req_alloc(req, sizeof(*items) * cap);
+
+		if (l->n > 0)
+			memcpy(items, l->items, sizeof(*items) * l->n);
+		l->items = items;
+		l->cap = cap;
+	}
+	l->items[l->n].name = svc_req_strdup(req, name);
+	l->items[l->n].value = svc_req_strdup(req, value);
+	l->n++;
+}
+
+static const char *
+kv_get(const struct kvlist *l, const char *name, bool nocase)
+{
+	for (int i = 0; i < l->n; i++) {
+		if (nocase ? strcasecmp(l->items[i].name, name) == 0
+			   : strcmp(l->items[i].name, name) == 0)
+			return l->items[i].value;
+	}
+	return NULL;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decodes %XX and '+' in place. */
+static void
+url_decode(char *s)
+{
+	char *o = s;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '+') {
+			*o++ = ' ';
+		} else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+			*o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+static void
+parse_query(struct svc_req *req, char *qs)
+{
+	char *save = NULL;
+
+	for (char *tok = strtok_r(qs, "&", &save); tok != NULL;
+	     tok = strtok_r(NULL, "&", &save)) {
+		char *eq = strchr(tok, '=');
+		const char *value = "";
+
+		if (eq != NULL) {
+			*eq = '\0';
+			value = eq + 1;
+		}
+		url_decode(tok);
+		url_decode((char *)value);
+		kv_add(req, &req->query, tok, value);
+	}
+}
+
+struct svc_req *
+svc_req_new(const char *method, const char *path)
+{
+	struct svc_req *req = calloc(1, sizeof(*req));
+	char *p, *q;
+
+	if (req == NULL)
+		abort();
+	req->started = svc_now_s();
+	req->method = svc_req_strdup(req, method);
+	p = svc_req_strdup(req, path);
+	q = strchr(p, '?');
+	if (q != NULL) {
+		*q = '\0';
+		parse_query(req, q + 1);
+	}
+	req->path = p;
+	req->peer = "";
+	return req;
+}
+
+void
+svc_req_free(struct svc_req *req)
+{
+	if (req == NULL)
+		return;
+	json_decref(req->json);
+	free(req->body);
+	pool_free(req->pool);
+	free(req);
+}
+
+void
+svc_req_add_header(struct svc_req *req, const char *name, const char *value)
+{
+	kv_add(req, &req->headers, name, value);
+}
+
+void
+svc_req_add_query(struct svc_req *req, const char *name, const char *value)
+{
+	kv_add(req, &req->query, name, value);
+}
+
+void
+svc_req_set_peer(struct svc_req *req, const char *addr)
+{
+	req->peer = svc_req_strdup(req, addr);
+}
+
+int
+svc_req_append_body(struct svc_req *req, const char *data, size_t len,
+		    size_t limit)
+{
+	if (req->too_big || req->body_len + len > limit) {
+		req->too_big = true;
+		return SVC_ETOOBIG;
+	}
+	if (req->body_len + len + 1 > req->body_cap) {
+		size_t cap = req->body_cap ? req->body_cap : 1024;
+		char *body;
+
+		while (cap < req->body_len + len + 1)
+			cap *= 2;
+		body = realloc(req->body, cap);
+		if (body == NULL)
+			return SVC_ENOMEM;
+		req->body = body;
+		req->body_cap = cap;
+	}
+	memcpy(req->body + req->body_len, data, len);
+	req->body_len += len;
+	req->body[req->body_len] = '\0';
+	return SVC_OK;
+}
+
+void
+svc__req_set_too_big(struct svc_req *req)
+{
+	req->too_big = true;
+}
+
+const char *
+svc_req_method(const struct svc_req *req)
+{
+	return req->method;
+}
+
+const char *
+svc_req_path(const struct svc_req *req)
+{
+	return req->path;
+}
+
+const char *
+svc_req_param(const struct svc_req *req, const char *name)
+{
+	for (int i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+const char *
+svc_req_query(const struct svc_req *req, const char *name)
+{
+	return kv_get(&req->query, name, false);
+}
+
+const char *
+svc_req_header(const struct svc_req *req, const char *name)
+{
+	return kv_get(&req->headers, name, true);
+}
+
+json_t *
+svc_req_json(const struct svc_req *req)
+{
+	return req->json;
+}
+
+const char *
+svc_req_body(const struct svc_req *req, size_t *len)
+{
+	if (len != NULL)
+		*len = req->body_len;
+	return req->body != NULL ? req->body : "";
+}
+
+const char *
+svc_req_id(const struct svc_req *req)
+{
+	return req->request_id;
+}
+
+const struct svc_jwt_claims *
+svc_req_claims(const struct svc_req *req)
+{
+	return req->authenticated ? &req->claims : NULL;
+}
+
+const char *
+svc_req_route(const struct svc_req *req)
+{
+	return req->route;
+}
+
+const char *
+svc_req_peer(const struct svc_req *req)
+{
+	return req->peer;
+}
+
+/* --- responses --- */
+
+struct svc_res {
+	int status;
+	char *body;
+	size_t len;
+	const char *content_type;
+	struct {
+		char *name;
+		char *value;
+	} headers[MAX_RES_HEADERS];
+	int nheaders;
+	char *problem_code;
+	char *problem_detail;
+	json_t *field_errors;
+};
+
+struct svc_res *
+svc_res_new(void)
+{
+	struct svc_res *res = calloc(1, sizeof(*res));
+
+	if (res == NULL)
+		abort();
+	return res;
+}
+
+static void
+res_clear_body(struct svc_res *res)
+{
+	free(res->body);
+	free(res->problem_code);
+	free(res->problem_detail);
+	res->body = NULL;
+	res->len = 0;
+	res->problem_code = NULL;
+	res->problem_detail = NULL;
+}
+
+void
+svc_res_free(struct svc_res *res)
+{
+	if (res == NULL)
+		return;
+	res_clear_body(res);
+	json_decref(res->field_errors);
+	for (int i = 0; i < res->nheaders; i++) {
+		free(res->headers[i].name);
+		free(res->headers[i].value);
+	}
+	free(res);
+}
+
+int
+svc_res_raw(struct svc_res *res, int status, const char *json, size_t len)
+{
+	res_clear_body(res);
+	res->body = malloc(len + 1);
+	if (res->body == NULL)
+		return SVC_ENOMEM;
+	memcpy(res->body, json, len);
+	res->body[len] = '\0';
+	res->len = len;
+	res->status = status;
+	res->content_type = "application/json";
+	return SVC_OK;
+}
+
+int
+svc_res_json(struct svc_res *res, int status, json_t *body)
+{
+	char *text;
+
+	if (body == NULL)
+		return svc_res_empty(res, status);
+	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);
+	if (text == NULL)
+		return SVC_ENOMEM;
+	res_clear_body(res);
+	res->body = text;
+	res->len = strlen(text);
+	res->status = status;
+	res->content_type = "application/json";
+	return SVC_OK;
+}
+
+int
+svc_res_empty(struct svc_res *res, int status)
+{
+	res_clear_body(res);
+	res->status = status;
+	res->content_type = NULL;
+	return SVC_OK;
+}
+
+static int
+status_to_err(int status)
+{
+	static const int codes[] = { SVC_EINVAL,	  SVC_EVALIDATION,
+				     SVC_EAUTH,		  SVC_EFORBIDDEN,
+				     SVC_ENOTFOUND,	  SVC_ECONFLICT,
+				     SVC_EPRECONDITION, SVC_ETOOBIG,
+				     SVC_EMEDIATYPE,	  SVC_ERATELIMIT,
+				     SVC_EUNAVAIL };
+
+	for (unsigned i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (svc_err_status(codes[i]) == status)
+			return codes[i];
+	return SVC_EINTERNAL;
+}
+
+int
+svc_res_problem(struct svc_res *res, int status, const char *code,
+		const char *fmt, ...)
+{
+	char detail[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	res_clear_body(res);
+	res->status = status;
+	res->problem_code = strdup(code);
+	res->problem_detail = strdup(detail);
+	return status_to_err(status);
+}
+
+void
+svc_res_field_error(struct svc_res *res, const char *field, const char *fmt,
+		    ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (res->field_errors == NULL)
+		res->field_errors = json_array();
+	json_array_append_new(res->field_errors,
+			      json_pack("{s:s, s:s}", "field", field,
+					"message", msg));
+}
+
+int
+svc_res_field_errors(const struct svc_res *res)
+{
+	return res->field_errors != NULL
+		       ? (int)json_array_size(res->field_errors)
+		       : 0;
+}
+
+void
+svc_res_header(struct svc_res *res, const char *name, const char *value)
+{
+	int i;
+
+	for (i = 0; i < res->nheaders; i++)
+		if (strcasecmp(res->headers[i].name, name) == 0)
+			break;
+	if (i == MAX_RES_HEADERS)
+		return; /* a bug in the caller, not worth failing a request */
+	if (i == res->nheaders) {
+		res->headers[i].name = strdup(name);
+		res->nheaders++;
+	} else {
+		free(res->headers[i].value);
+	}
+	res->headers[i].value = strdup(value);
+}
+
+int
+svc_res_status(const struct svc_res *res)
+{
+	return res->status;
+}
+
+const char *
+svc_res_body(const struct svc_res *res, size_t *len)
+{
+	if (len != NULL)
+		*len = res->len;
+	return res->body != NULL ? res->body : "";
+}
+
+const char *
+svc_res_get_header(const struct svc_res *res, const char *name)
+{
+	for (int i = 0; i < res->nheaders; i++)
+		if (strcasecmp(res->headers[i].name, name) == 0)
+			return res->headers[i].value;
+	return NULL;
+}
+
+void
+svc_res_foreach_header(const struct svc_res *res,
+		       void (*fn)(const char *, const char *, void *),
+		       void *arg)
+{
+	for (int i = 0; i < res->nheaders; i++)
+		fn(res->headers[i].name, res->headers[i].value, arg);
+}
+
+char *
+svc__res_take_body(struct svc_res *res, size_t *len)
+{
+	char *body = res->body;
+
+	*len = res->len;
+	res->body = NULL;
+	res->len = 0;
+	return body;
+}
+
+/* --- the router --- */
+
+struct segment {
+	const char *text; /* literal text, or the parameter name */
+	size_t len;
+	bool param;
+};
+
+struct compiled {
+	struct segment seg[MAX_SEGMENTS];
+	int nseg;
+};
+
+struct svc_http {
+	const struct svc_route *routes;
+	struct compiled *compiled;
+	int nroutes;
+	struct svc_http_config cfg;
+};
+
+/* Splits a template into segments; false when it is malformed. */
+static bool
+compile(const char *path, struct compiled *c)
+{
+	const char *p = path;
+
+	c->nseg = 0;
+	if (*p != '/')
+		return false;
+	while (*p == '/') {
+		const char *start = ++p;
+		struct segment *s;
+
+		while (*p != '\0' && *p != '/')
+			p++;
+		if (c->nseg == MAX_SEGMENTS)
+			return false;
+		s = &c->seg[c->nseg++];
+		s->text = start;
+		s->len = (size_t)(p - start);
+		s->param = s->len > 2 && start[0] == '{' &&
+			   start[s->len - 1] == '}';
+		if (s->param) {
+			s->text++;
+			s->len -= 2;
+		}
+	}
+	return *p == '\0';
+}
+
+struct svc_http *
+svc_http_new(const struct svc_route *routes, const struct svc_http_config *cfg)
+{
+	struct svc_http *http = calloc(1, sizeof(*http));
+	int n = 0;
+
+	if (http == NULL)
+		return NULL;
+	while (routes[n].method != NULL)
+		n++;
+	http->compiled = calloc((size_t)n + 1, sizeof(*http->compiled));
+	if (http->compiled == NULL)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		if (!compile(routes[i].path, &http->compiled[i])) {
+			svc_log(SVC_LOG_ERROR, "malformed route template",
+				SVC_LOG_STR("path", routes[i].path),
+				SVC_LOG_END);
+			goto fail;
+		}
+	}
+	http->routes = routes;
+	http->nroutes = n;
+	http->cfg = *cfg;
+	return http;
+fail:
+	svc_http_free(http);
+	return NULL;
+}
+
+void
+svc_http_free(struct svc_http *http)
+{
+	if (http == NULL)
+		return;
+	free(http->compiled);
+	free(http);
+}
+
+const struct svc_route *
+svc_http_routes(const struct svc_http *http)
+{
+	return http->routes;
+}
+
+const struct svc_http_config *
+svc__http_config(const struct svc_http *http)
+{
+	return &http->cfg;
+}
+
+/* Matches path against a template, filling req's parameters. */
+static bool
+match(const struct compiled *c, const char *path, struct svc_req *req,
+      bool capture)
+{
+	const char *p = path;
+	int nparams = 0;
+
+	for (int i = 0; i < c->nseg; i++) {
+		const struct segment *s = &c->seg[i];
+		const char *start;
+		size_t len;
+
+		if (*p != '/')
+			return false;
+		start = ++p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		len = (size_t)(p - start);
+		if (s->param) {
+			if (len == 0 || nparams == MAX_PARAMS)
+				return false;
+			if (capture) {
+				char *name = svc_req_alloc(req, s->len + 1);
+				char *value = svc_req_alloc(req, len + 1);
+
+				memcpy(name, s->text, s->len);
+				name[s->len] = '\0';
+				memcpy(value, start, len);
+				value[len] = '\0';
+				req->params[nparams].name = name;
+				req->params[nparams].value = value;
+			}
+			nparams++;
+		} else if (len != s->len || memcmp(start, s->text, len) != 0) {
+			return false;
+		}
+	}
+	if (*p != '\0')
+		return false;
+	if (capture)
+		req->nparams = nparams;
+	return true;
+}
+
+/* --- the pipeline --- */
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 412: return "Precondition Failed";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+/* Accepts an incoming X-Request-ID only if it is short and printable. */
+static bool
+request_id_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		unsigned char c = (unsigned char)s[n];
+
+		if (n == MAX_REQUEST_ID ||
+		    !(isalnum(c) || c == '-' || c == '_' || c == '.' ||
+		      c == ':' || c == '/' || c == '+' || c == '='))
+			return false;
+	}
+	return n > 0;
+}
+
+static bool
+is_json_type(const char *ct)
+{
+	size_t n;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ')
+		ct++;
+	n = strcspn(ct, ";");
+	while (n > 0 && ct[n - 1] == ' ')
+		n--;
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return true;
+	/* application/merge-patch+json, application/problem+json, ... */
+	return n > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+	       strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+/* Deepest nesting of arrays and objects in a JSON text (strings skipped). */
+static int
+json_depth(const char *s, size_t len)
+{
+	bool in_string = false;
+	int depth = 0, max = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				max = depth;
+		} else if (c == ']' || c == '}') {
+			depth--;
+		}
+	}
+	return max;
+}
+
+static int
+parse_body(struct svc_http *http, struct svc_req *req, struct svc_res *res,
+	   unsigned flags)
+{
+	const char *ct = svc_req_header(req, "Content-Type");
+	json_error_t err;
+
+	if (req->body_len == 0) {
+		if (!(flags & SVC_ROUTE_BODY))
+			return SVC_OK;
+		if (ct != NULL && !is_json_type(ct))
+			return svc_res_problem(res, 415, "unsupported_media_type",
+					       "Content-Type must be application/json");
+		return svc_res_problem(res, 400, "bad_request",
+				       "a JSON request body is required");
+	}
+	if (!is_json_type(ct))
+		return svc_res_problem(res, 415, "unsupported_media_type",
+				       "Content-Type must be application/json");
+	if (json_depth(req->body, req->body_len) > http->cfg.max_json_depth)
+		return svc_res_problem(res, 400, "malformed_json",
+				       "JSON nested deeper than %d levels",
+				       http->cfg.max_json_depth);
+	req->json = json_loadb(req->body, req->body_len,
+			       JSON_REJECT_DUPLICATES, &err);
+	if (req->json == NULL)
+		return svc_res_problem(res, 400, "malformed_json",
+				       "malformed JSON at line %d, column %d: %s",
+				       err.line, err.column, err.text);
+	if (!json_is_object(req->json))
+		return svc_res_problem(res, 400, "malformed_json",
+				       "the request body must be a JSON object");
+	return SVC_OK;
+}
+
+static int
+authenticate(struct svc_http *http, struct svc_req *req, struct svc_res *res,
+	     unsigned flags)
+{
+	const char *auth = svc_req_header(req, "Authorization");
+	const char *why = NULL;
+	bool role_ok;
+
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
+		svc_res_header(res, "WWW-Authenticate", "Bearer");
+		return svc_res_problem(res, 401, "unauthorized",
+				       "a bearer token is required");
+	}
+	auth += 7;
+	while (*auth == ' ')
+		auth++;
+	if (svc_jwt_verify(auth, http->cfg.jwt_key, http->cfg.jwt_key_len,
+			   svc_time_s(), http->cfg.jwt_leeway, &req->claims,
+			   &why) != SVC_OK) {
+		svc_res_header(res, "WWW-Authenticate",
+			       "Bearer error=\"invalid_token\"");
+		return svc_res_problem(res, 401, "invalid_token", "%s", why);
+	}
+	req->authenticated = true;
+	role_ok = strcmp(req->claims.role, "admin") == 0 ||
+		  ((flags & SVC_ROUTE_SERVICE) &&
+		   strcmp(req->claims.role, "service") == 0);
+	if (!role_ok)
+		return svc_res_problem(res, 403, "forbidden",
+				       "role \"%s\" may not do this",
+				       req->claims.role);
+	return SVC_OK;
+}
+
+/* Picks the route; answers 404 or 405 itself when there is none. */
+static const struct svc_route *
+route(struct svc_http *http, struct svc_req *req, struct svc_res *res)
+{
+	const char *method = req->method;
+	char allow[128] = "";
+	bool path_known = false;
+
+	if (strcmp(method, "HEAD") == 0)
+		method = "GET";
+	for (int i = 0; i < http->nroutes; i++) {
+		const struct svc_route *r = &http->routes[i];
+
+		if (!match(&http->compiled[i], req->path, req, false))
+			continue;
+		if (strcmp(r->method, method) == 0) {
+			match(&http->compiled[i], req->path, req, true);
+			req->route = r->path;
+			return r;
+		}
+		path_known = true;
+		if (strstr(allow, r->method) == NULL) {
+			if (allow[0] != '\0')
+				strcat(allow, ", ");
+			strncat(allow, r->method, 16);
+			if (strcmp(r->method, "GET") == 0)
+				strcat(allow, ", HEAD");
+		}
+	}
+	if (!path_known) {
+		svc_res_problem(res, 404, "not_found", "no route for %s %.200s",
+				req->method, req->path);
+		return NULL;
+	}
+	svc_res_header(res, "Allow", allow);
+	svc_res_problem(res, 405, "method_not_allowed",
+			"%s is not allowed here; allowed: %s", req->method,
+			allow);
+	return NULL;
+}
+
+/* Turns a recorded problem into its RFC 9457 document. */
+static void
+render_problem(struct svc_req *req, struct svc_res *res)
+{
+	json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type",
+				"about:blank", "title",
+				reason_phrase(res->status), "status",
+				res->status, "detail",
+				res->problem_detail ? res->problem_detail : "",
+				"error",
+				res->problem_code ? res->problem_code : "error",
+				"request_id", req->request_id);
+	int status = res->status;
+
+	if (res->field_errors != NULL)
+		json_object_set(doc, "errors", res->field_errors);
+	svc_res_json(res, status, doc);
+	res->content_type = "application/problem+json";
+}
+
+static void
+set_security_headers(struct svc_res *res)
+{
+	svc_res_header(res, "X-Content-Type-Options", "nosniff");
+	svc_res_header(res, "Cache-Control", "no-store");
+	svc_res_header(res, "Content-Security-Policy", "default-src 'none'");
+	svc_res_header(res, "X-Frame-Options", "DENY");
+	svc_res_header(res, "Referrer-Policy", "no-referrer");
+}
+
+static void
+access_log(struct svc_req *req, struct svc_res *res)
+{
+	double ms = (svc_now_s() - req->started) * 1000.0;
+	enum svc_log_level level = res->status >= 500 ? SVC_LOG_ERROR
+						      : SVC_LOG_INFO;
+
+	if (!svc_log_enabled(level))
+		return;
+	svc_log(level, "request", SVC_LOG_STR("method", req->method),
+		SVC_LOG_STR("route", req->route ? req->route : "unmatched"),
+		SVC_LOG_STR("path", req->path),
+		SVC_LOG_INT("status", res->status),
+		SVC_LOG_DBL("duration_ms", ms),
+		SVC_LOG_INT("bytes", (long long)res->len),
+		SVC_LOG_STR("peer", req->peer), SVC_LOG_END);
+}
+
+void
+svc_http_handle(struct svc_http *http, struct svc_req *req,
+		struct svc_res *res)
+{
+	const char *rid = svc_req_header(req, "X-Request-ID");
+	const struct svc_route *r;
+	int rc;
+
+	if (rid != NULL && request_id_ok(rid))
+		strcpy(req->request_id, rid);
+	else
+		svc_uuid_v4(req->request_id);
+	svc_log_set_context(req->request_id, NULL);
+
+	if (req->too_big) {
+		rc = svc_res_problem(res, 413, "payload_too_large",
+				     "request body larger than %zu bytes",
+				     http->cfg.max_body);
+		goto out;
+	}
+	r = route(http, req, res);
+	if (r == NULL)
+		goto out;
+	if (r->flags & (SVC_ROUTE_ADMIN | SVC_ROUTE_SERVICE)) {
+		rc = authenticate(http, req, res, r->flags);
+		if (rc != SVC_OK)
+			goto out;
+	}
+	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
+	    strcmp(req->method, "PATCH") == 0) {
+		rc = parse_body(http, req, res, r->flags);
+		if (rc != SVC_OK)
+			goto out;
+	}
+	rc = r->handler(req, res);
+	if (rc == SVC_EVALIDATION || (rc == SVC_OK && res->field_errors)) {
+		svc_res_problem(res, 422, "validation_failed",
+				"%d invalid field%s", svc_res_field_errors(res),
+				svc_res_field_errors(res) == 1 ? "" : "s");
+	} else if (rc != SVC_OK && res->problem_code == NULL &&
+		   (res->status < 400 || res->status == 0)) {
+		svc_res_problem(res, svc_err_status(rc), svc_err_code(rc), "%s",
+				svc_strerror(rc));
+	} else if (res->status == 0) {
+		svc_log(SVC_LOG_ERROR, "handler set no response",
+			SVC_LOG_STR("route", r->path), SVC_LOG_END);
+		svc_res_problem(res, 500, "internal_error", "internal error");
+	}
+out:
+	if (res->problem_code != NULL)
+		render_problem(req, res);
+	if (res->status == 503 && svc_res_get_header(res, "Retry-After") == NULL)
+		svc_res_header(res, "Retry-After", "1");
+	if (res->content_type != NULL)
+		svc_res_header(res, "Content-Type", res->content_type);
+	svc_res_header(res, "X-Request-ID", req->request_id);
+	set_security_headers(res);
+	access_log(req, res);
+	svc_log_set_context(NULL, NULL);
+}
+
+/* --- validation helpers --- */
+
+static size_t
+utf8_chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+bool
+svc_json_string(struct svc_res *res, json_t *obj, const char *field,
+		size_t min_chars, size_t max_chars, bool required,
+		const char **out, bool *present)
+{
+	json_t *v = json_object_get(obj, field);
+	size_t n;
+
+	if (present != NULL)
+		*present = v != NULL && !json_is_null(v);
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			svc_res_field_error(res, field, "is required");
+		return !required;
+	}
+	if (!json_is_string(v)) {
+		svc_res_field_error(res, field, "must be a string");
+		return false;
+	}
+	n = utf8_chars(json_string_value(v));
+	if (n < min_chars || n > max_chars) {
+		if (min_chars > 0 && n < min_chars)
+			svc_res_field_error(res, field,
+					    "must be %zu to %zu characters long",
+					    min_chars, max_chars);
+		else
+			svc_res_field_error(res, field,
+					    "must be at most %zu characters long",
+					    max_chars);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+bool
+svc_json_integer(struct svc_res *res, json_t *obj, const char *field,
+		 long long min, long long max, bool required, long long *out,
+		 bool *present)
+{
+	json_t *v = json_object_get(obj, field);
+
+	if (present != NULL)
+		*present = v != NULL && !json_is_null(v);
+	*out = 0;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			svc_res_field_error(res, field, "is required");
+		return !required;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max) {
+		svc_res_field_error(res, field, "must be an integer from %lld to %lld",
+				    min, max);
+		return false;
+	}
+	*out = json_integer_value(v);
+	return true;
+}
+
+int
+svc_query_int(struct svc_req *req, struct svc_res *res, const char *name,
+	      long long def, long long min, long long max, long long *out)
+{
+	const char *v = svc_req_query(req, name);
+	long long n = 0;
+	int digits = 0;
+
+	*out = def;
+	if (v == NULL)
+		return SVC_OK;
+	for (const char *p = v; *p != '\0'; p++, digits++) {
+		if (!isdigit((unsigned char)*p) || digits > 15)
+			goto bad;
+		n = n * 10 + (*p - '0');
+	}
+	if (digits == 0 || n < min || n > max)
+		goto bad;
+	*out = n;
+	return SVC_OK;
+bad:
+	return svc_res_problem(res, 400, "invalid_parameter",
+			       "query parameter %s must be an integer from %lld to %lld",
+			       name, min, max);
+}

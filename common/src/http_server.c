@@ -1,0 +1,251 @@
+/*
+ * http_server.c - the libmicrohttpd adapter: connections in, svc_res out.
+ *
+ * One internal epoll thread per pool worker (MHD_USE_INTERNAL_POLLING_THREAD
+ * | MHD_USE_EPOLL with a thread pool); a handler runs on the worker that
+ * owns the connection, which is also the thread whose database connection
+ * it uses. Two libmicrohttpd 0.9.75 habits shape this file: a response
+ * queued on the first call of the access handler makes it close the
+ * connection (no keep-alive), so we answer on a later call - except for an
+ * early 413, where closing is what we want; and bodies arrive in pieces
+ * that must each be consumed.
+ */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http_internal.h"
+#include "svc/err.h"
+#include "svc/log.h"
+
+struct svc_server {
+	struct MHD_Daemon *daemon;
+	struct svc_http *http;
+	size_t max_body;
+	atomic_int in_flight;
+	atomic_bool quiesced;
+	MHD_socket listen_fd;
+};
+
+static enum MHD_Result
+collect(void *cls, enum MHD_ValueKind kind, const char *key,
+	const char *value)
+{
+	struct svc_req *req = cls;
+
+	if (kind == MHD_HEADER_KIND)
+		svc_req_add_header(req, key, value != NULL ? value : "");
+	else
+		svc_req_add_query(req, key, value != NULL ? value : "");
+	return MHD_YES;
+}
+
+static void
+set_peer(struct MHD_Connection *conn, struct svc_req *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char buf[INET6_ADDRSTRLEN] = "";
+	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+	if (sa == NULL)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+			  buf, sizeof(buf));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+			  &((const struct sockaddr_in6 *)sa)->sin6_addr, buf,
+			  sizeof(buf));
+	svc_req_set_peer(req, buf);
+}
+
+static void
+add_header(const char *name, const char *value, void *arg)
+{
+	MHD_add_response_header(arg, name, value);
+}
+
+static enum MHD_Result
+respond(struct svc_server *srv, struct MHD_Connection *conn,
+	struct svc_req *req)
+{
+	struct svc_res *res = svc_res_new();
+	struct MHD_Response *response;
+	enum MHD_Result ret;
+	size_t len;
+	char *body;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, req);
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, req);
+	set_peer(conn, req);
+	svc_http_handle(srv->http, req, res);
+	if (atomic_load(&srv->quiesced))
+		svc_res_header(res, "Connection", "close");
+
+	body = svc__res_take_body(res, &len);
+	response = MHD_create_response_from_buffer_with_free_callback(
+		len, body != NULL ? body : "", body != NULL ? free : NULL);
+	if (response == NULL) {
+		free(body);
+		svc_res_free(res);
+		return MHD_NO;
+	}
+	svc_res_foreach_header(res, add_header, response);
+	ret = MHD_queue_response(conn, (unsigned)svc_res_status(res), response);
+	MHD_destroy_response(response);
+	svc_res_free(res);
+	return ret;
+}
+
+/* Content-Length larger than the limit, or not a number at all. */
+static bool
+declared_too_big(struct MHD_Connection *conn, size_t limit)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+	unsigned long long n;
+
+	if (cl == NULL)
+		return false;
+	n = strtoull(cl, &end, 10);
+	return end == cl || *end != '\0' || n > limit;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+	   const char *method, const char *version, const char *upload_data,
+	   size_t *upload_data_size, void **con_cls)
+{
+	struct svc_server *srv = cls;
+	struct svc_req *req = *con_cls;
+
+	(void)version;
+	if (req == NULL) {
+		req = svc_req_new(method, url);
+		*con_cls = req;
+		atomic_fetch_add(&srv->in_flight, 1);
+		if (declared_too_big(conn, srv->max_body)) {
+			/* Answer before reading: the connection will close. */
+			svc__req_set_too_big(req);
+			return respond(srv, conn, req);
+		}
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		/* Past the limit the rest is dropped; 413 comes at the end. */
+		svc_req_append_body(req, upload_data, *upload_data_size,
+				    srv->max_body);
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return respond(srv, conn, req);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct svc_server *srv = cls;
+
+	(void)conn;
+	(void)toe;
+	if (*con_cls == NULL)
+		return;
+	svc_req_free(*con_cls);
+	*con_cls = NULL;
+	atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	svc_log(SVC_LOG_WARN, msg, SVC_LOG_STR("component", "libmicrohttpd"),
+		SVC_LOG_END);
+}
+
+struct svc_server *
+svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
+{
+	struct svc_server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_in addr = { 0 };
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+
+	if (srv == NULL)
+		return NULL;
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)cfg->port);
+	if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
+		svc_log(SVC_LOG_ERROR, "invalid listen address",
+			SVC_LOG_STR("host", cfg->host), SVC_LOG_END);
+		free(srv);
+		return NULL;
+	}
+	srv->http = http;
+	srv->max_body = svc__http_config(http)->max_body;
+	srv->listen_fd = MHD_INVALID_SOCKET;
+	srv->daemon = MHD_start_daemon(
+		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+		MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned)cfg->connection_timeout_s,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		svc_log(SVC_LOG_ERROR, "cannot listen",
+			SVC_LOG_STR("host", cfg->host),
+			SVC_LOG_INT("port", cfg->port), SVC_LOG_END);
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void
+svc_server_quiesce(struct svc_server *srv)
+{
+	if (atomic_exchange(&srv->quiesced, true))
+		return;
+	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
+}
+
+int
+svc_server_in_flight(const struct svc_server *srv)
+{
+	return atomic_load(&srv->in_flight);
+}
+
+void
+svc_server_stop(struct svc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	MHD_stop_daemon(srv->daemon);
+	if (srv->listen_fd != MHD_INVALID_SOCKET)
+		close(srv->listen_fd);
+	free(srv);
+}

@@ -1,0 +1,570 @@
+/*
+ * products.c - the product resource: validation, handlers and their SQL.
+ *
+ * The database renders products as JSON (product_json() in the migration)
+ * and handlers pass that text through untouched: one round trip and no
+ * re-encoding on the read path. Every change writes its event to the
+ * outbox in the same statement as the change itself (a data-modifying
+ * CTE), so the two commit or fail together without an explicit
+ * transaction.
+ */
+#include "products.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/err.h"
+#include "svc/log.h"
+#include "svc/util.h"
+
+#define LIST_DEFAULT 20
+#define LIST_MAX 100
+#define IDS_MAX 100
+#define MAX_PRICE 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+
+#define PRODUCT_JSON "product_json(p::products)::text"
+
+const struct svc_db_stmt products_statements[] = {
+	{ "product_get",
+	  "SELECT product_json(p)::text, p.version FROM products p"
+	  " WHERE p.id = $1",
+	  SVC_DB_IDEMPOTENT },
+	{ "product_list_first",
+	  "SELECT product_json(p)::text, p.id, rfc3339(p.created_at)"
+	  " FROM products p ORDER BY p.created_at, p.id LIMIT $1",
+	  SVC_DB_IDEMPOTENT },
+	{ "product_list_after",
+	  "SELECT product_json(p)::text, p.id, rfc3339(p.created_at)"
+	  " FROM products p WHERE (p.created_at, p.id) > ($1, $2)"
+	  " ORDER BY p.created_at, p.id LIMIT $3",
+	  SVC_DB_IDEMPOTENT },
+	{ "product_list_ids",
+	  "SELECT product_json(p)::text FROM products p"
+	  " WHERE p.id = ANY ($1::uuid[]) ORDER BY p.created_at, p.id",
+	  SVC_DB_IDEMPOTENT },
+	{ "product_create",
+	  "WITH p AS (INSERT INTO products"
+	  "  (sku, name, description, price_cents, currency)"
+	  "  VALUES ($1, $2, $3, $4, $5) RETURNING *),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'product.created', p.id, product_json(p::products), $6, $7"
+	  "  FROM p)"
+	  " SELECT " PRODUCT_JSON ", p.id, p.version FROM p",
+	  0 },
+	{ "product_update",
+	  "WITH p AS (UPDATE products SET"
+	  "  sku = coalesce($2, sku), name = coalesce($3, name),"
+	  "  description = CASE WHEN $4::boolean THEN $5 ELSE description END,"
+	  "  price_cents = coalesce($6::bigint, price_cents),"
+	  "  currency = coalesce($7, currency),"
+	  "  version = version + 1, updated_at = clock_timestamp()"
+	  "  WHERE id = $1 AND ($8::integer IS NULL OR version = $8)"
+	  "  RETURNING *),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'product.updated', p.id, product_json(p::products), $9, $10"
+	  "  FROM p)"
+	  " SELECT " PRODUCT_JSON ", p.version FROM p",
+	  0 },
+	{ "product_delete",
+	  "WITH p AS (DELETE FROM products"
+	  "  WHERE id = $1 AND ($2::integer IS NULL OR version = $2)"
+	  "  RETURNING *),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'product.deleted', p.id,"
+	  "   jsonb_build_object('id', p.id, 'sku', p.sku), $3, $4 FROM p)"
+	  " SELECT p.id FROM p",
+	  0 },
+	{ "product_version",
+	  "SELECT version FROM products WHERE id = $1", SVC_DB_IDEMPOTENT },
+	{ NULL, NULL, 0 },
+};
+
+/* The thread's connection, or a 503 when the database is unreachable. */
+static struct svc_db *
+get_db(struct svc_res *res)
+{
+	struct svc_db *db = svc_db_thread();
+
+	if (db == NULL)
+		svc_res_problem(res, 503, "service_unavailable",
+				"the database is unavailable");
+	return db;
+}
+
+/* The {id} path parameter; a malformed id names no product: 404. */
+static const char *
+path_id(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = svc_req_param(req, "id");
+
+	if (!svc_uuid_valid(id)) {
+		svc_res_problem(res, 404, "not_found", "product %.64s not found",
+				id);
+		return NULL;
+	}
+	return id;
+}
+
+/* If-Match: "3" (or 3, or W/"3") -> "3"; NULL when absent; "" when bad. */
+static const char *
+if_match(struct svc_req *req)
+{
+	const char *h = svc_req_header(req, "If-Match");
+	char *v, *end;
+	long n;
+
+	if (h == NULL || strcmp(h, "*") == 0)
+		return NULL;
+	if (strncmp(h, "W/", 2) == 0)
+		h += 2;
+	v = svc_req_strdup(req, h[0] == '"' ? h + 1 : h);
+	if (h[0] == '"') {
+		size_t len = strlen(v);
+
+		if (len == 0 || v[len - 1] != '"')
+			return "";
+		v[len - 1] = '\0';
+	}
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || n < 1 || n > 2147483647)
+		return "";
+	return v;
+}
+
+static void
+set_etag(struct svc_req *req, struct svc_res *res, const char *version)
+{
+	svc_res_header(res, "ETag", svc_req_printf(req, "\"%s\"", version));
+}
+
+/* A string without control characters (names and SKUs are one line). */
+static bool
+single_line(struct svc_res *res, const char *field, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+			svc_res_field_error(res, field,
+					    "must not contain control characters");
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+currency_ok(struct svc_res *res, const char *c)
+{
+	if (c == NULL)
+		return true;
+	if (strlen(c) == 3 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' &&
+	    c[1] <= 'Z' && c[2] >= 'A' && c[2] <= 'Z')
+		return true;
+	svc_res_field_error(res, "currency",
+			    "must be a 3-letter upper-case ISO 4217 code");
+	return false;
+}
+
+/* The fields a client may set; `required` for create, optional for PATCH. */
+struct fields {
+	const char *sku, *name, *description, *currency;
+	bool has_description, has_price;
+	long long price_cents;
+	char price[24];
+};
+
+static bool
+read_fields(struct svc_res *res, json_t *body, bool required, struct fields *f)
+{
+	json_t *desc = json_object_get(body, "description");
+
+	memset(f, 0, sizeof(*f));
+	if (svc_json_string(res, body, "sku", 1, 64, required, &f->sku, NULL))
+		single_line(res, "sku", f->sku);
+	if (svc_json_string(res, body, "name", 1, 200, required, &f->name, NULL))
+		single_line(res, "name", f->name);
+	/* description may be null: it clears the description. */
+	f->has_description = desc != NULL;
+	if (desc != NULL && !json_is_null(desc))
+		svc_json_string(res, body, "description", 0, 2000, false,
+				&f->description, NULL);
+	svc_json_integer(res, body, "price_cents", 0, MAX_PRICE, required,
+			 &f->price_cents, &f->has_price);
+	snprintf(f->price, sizeof(f->price), "%lld", f->price_cents);
+	if (svc_json_string(res, body, "currency", 3, 3, required, &f->currency,
+			    NULL))
+		currency_ok(res, f->currency);
+	return svc_res_field_errors(res) == 0;
+}
+
+static int
+duplicate_sku(struct svc_res *res, const char *sku)
+{
+	return svc_res_problem(res, 409, "duplicate_sku",
+			       "a product with sku \"%.64s\" already exists",
+			       sku ? sku : "");
+}
+
+int
+products_create(struct svc_req *req, struct svc_res *res)
+{
+	struct fields f;
+	struct svc_db *db;
+	PGresult *r;
+	int rc;
+
+	if (!read_fields(res, svc_req_json(req), true, &f))
+		return SVC_EVALIDATION;
+	db = get_db(res);
+	if (db == NULL)
+		return SVC_EUNAVAIL;
+	const char *params[] = { f.sku,
+				 f.name,
+				 f.description,
+				 f.price,
+				 f.currency,
+				 svc_req_id(req),
+				 svc_req_header(req, "traceparent") };
+	rc = svc_db_exec(db, "product_create", 7, params, &r);
+	if (rc == SVC_ECONFLICT)
+		return duplicate_sku(res, f.sku);
+	if (rc != SVC_OK)
+		return rc;
+	svc_res_header(res, "Location",
+		       svc_req_printf(req, "/api/v1/products/%s",
+				      PQgetvalue(r, 0, 1)));
+	set_etag(req, res, PQgetvalue(r, 0, 2));
+	rc = svc_res_raw(res, 201, PQgetvalue(r, 0, 0),
+			 (size_t)PQgetlength(r, 0, 0));
+	svc_log(SVC_LOG_INFO, "product created",
+		SVC_LOG_STR("product_id", PQgetvalue(r, 0, 1)),
+		SVC_LOG_STR("sku", f.sku), SVC_LOG_END);
+	PQclear(r);
+	return rc;
+}
+
+int
+products_get(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = path_id(req, res);
+	struct svc_db *db;
+	PGresult *r;
+	int rc;
+
+	if (id == NULL)
+		return SVC_ENOTFOUND;
+	db = get_db(res);
+	if (db == NULL)
+		return SVC_EUNAVAIL;
+	rc = svc_db_exec(db, "product_get", 1, &id, &r);
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return svc_res_problem(res, 404, "not_found",
+				       "product %s not found", id);
+	}
+	set_etag(req, res, PQgetvalue(r, 0, 1));
+	rc = svc_res_raw(res, 200, PQgetvalue(r, 0, 0),
+			 (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+/* --- listing --- */
+
+/*
+ * Cursors are base64url("<created_at>|<id>") of the last item on a page:
+ * opaque to clients, and checked strictly so a tampered one is a 400.
+ */
+static char *
+make_cursor(struct svc_req *req, const char *created_at, const char *id)
+{
+	char raw[128], *out = svc_req_alloc(req, 200);
+	int n = snprintf(raw, sizeof(raw), "%s|%s", created_at, id);
+
+	svc_base64url_encode((const unsigned char *)raw, (size_t)n, out, 200);
+	return out;
+}
+
+/* "2026-11-25T19:43:35.123456Z" exactly, as rfc3339() writes it. */
+static bool
+timestamp_ok(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return false;
+	for (size_t i = 0; shape[i] != '\0'; i++) {
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
+				    : s[i] != shape[i])
+			return false;
+	}
+	return true;
+}
+
+static bool
+parse_cursor(struct svc_req *req, const char *cursor, const char **created_at,
+	     const char **id)
+{
+	unsigned char raw[128];
+	long n = svc_base64url_decode(cursor, strlen(cursor), raw,
+				      sizeof(raw) - 1);
+	char *s, *bar;
+
+	if (n <= 0)
+		return false;
+	raw[n] = '\0';
+	s = svc_req_strdup(req, (char *)raw);
+	bar = strchr(s, '|');
+	if (bar == NULL)
+		return false;
+	*bar = '\0';
+	*created_at = s;
+	*id = bar + 1;
+	return timestamp_ok(s) && svc_uuid_valid(bar + 1);
+}
+
+/* {"items":[rows...],"next":cursor|null} from the first column of r. */
+static int
+write_page(struct svc_req *req, struct svc_res *res, PGresult *r, int limit,
+	   bool paged)
+{
+	int rows = PQntuples(r), shown = paged && rows > limit ? limit : rows;
+	size_t size = 64, len = 0;
+	const char *next = NULL;
+	char *buf;
+	int rc;
+
+	for (int i = 0; i < shown; i++)
+		size += (size_t)PQgetlength(r, i, 0) + 1;
+	if (paged && rows > limit)
+		next = make_cursor(req, PQgetvalue(r, shown - 1, 2),
+				   PQgetvalue(r, shown - 1, 1));
+	size += next != NULL ? strlen(next) : 0;
+	buf = malloc(size);
+	if (buf == NULL)
+		return SVC_ENOMEM;
+	len += (size_t)sprintf(buf, "{\"items\":[");
+	for (int i = 0; i < shown; i++) {
+		if (i > 0)
+			buf[len++] = ',';
+		memcpy(buf + len, PQgetvalue(r, i, 0),
+		       (size_t)PQgetlength(r, i, 0));
+		len += (size_t)PQgetlength(r, i, 0);
+	}
+	if (next != NULL)
+		len += (size_t)sprintf(buf + len, "],\"next\":\"%s\"}", next);
+	else
+		len += (size_t)sprintf(buf + len, "],\"next\":null}");
+	rc = svc_res_raw(res, 200, buf, len);
+	free(buf);
+	return rc;
+}
+
+/* ?ids=a,b,c -> "{a,b,c}" (a uuid[] literal); NULL after a 400. */
+static const char *
+ids_array(struct svc_req *req, struct svc_res *res, const char *ids)
+{
+	char *copy = svc_req_strdup(req, ids), *save = NULL;
+	char *out = svc_req_alloc(req, strlen(ids) + 3);
+	int n = 0;
+
+	strcpy(out, "{");
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!svc_uuid_valid(tok)) {
+			svc_res_problem(res, 400, "invalid_parameter",
+					"ids must be comma-separated UUIDs; "
+					"\"%.64s\" is not one",
+					tok);
+			return NULL;
+		}
+		if (++n > IDS_MAX) {
+			svc_res_problem(res, 400, "invalid_parameter",
+					"at most %d ids per request", IDS_MAX);
+			return NULL;
+		}
+		if (n > 1)
+			strcat(out, ",");
+		strcat(out, tok);
+	}
+	strcat(out, "}");
+	return out;
+}
+
+int
+products_list(struct svc_req *req, struct svc_res *res)
+{
+	const char *ids = svc_req_query(req, "ids");
+	const char *after = svc_req_query(req, "after");
+	const char *created_at = NULL, *id = NULL;
+	struct svc_db *db;
+	long long limit;
+	char lim[24];
+	PGresult *r;
+	int rc;
+
+	rc = svc_query_int(req, res, "limit", LIST_DEFAULT, 1, 1000000000,
+			   &limit);
+	if (rc != SVC_OK)
+		return rc;
+	if (limit > LIST_MAX)
+		limit = LIST_MAX;
+	snprintf(lim, sizeof(lim), "%lld", limit + 1);
+	if (ids != NULL) {
+		ids = ids_array(req, res, ids);
+		if (ids == NULL)
+			return SVC_EINVAL;
+	}
+	if (after != NULL && after[0] != '\0' && ids == NULL &&
+	    !parse_cursor(req, after, &created_at, &id))
+		return svc_res_problem(res, 400, "invalid_parameter",
+				       "after is not a cursor this service issued");
+	db = get_db(res);
+	if (db == NULL)
+		return SVC_EUNAVAIL;
+	if (ids != NULL) {
+		rc = svc_db_exec(db, "product_list_ids", 1, &ids, &r);
+	} else if (after != NULL && after[0] != '\0') {
+		const char *params[] = { created_at, id, lim };
+
+		rc = svc_db_exec(db, "product_list_after", 3, params, &r);
+	} else {
+		const char *params[] = { lim };
+
+		rc = svc_db_exec(db, "product_list_first", 1, params, &r);
+	}
+	if (rc == SVC_EINVAL)
+		return svc_res_problem(res, 400, "invalid_parameter",
+				       "after is not a cursor this service issued");
+	if (rc != SVC_OK)
+		return rc;
+	rc = write_page(req, res, r, (int)limit, ids == NULL);
+	PQclear(r);
+	return rc;
+}
+
+/* --- changes --- */
+
+/* After a change matched no row: 404, or 412 when only the version differs. */
+static int
+missing_or_stale(struct svc_db *db, struct svc_res *res, const char *id,
+		 const char *expected)
+{
+	PGresult *r;
+	int rc = svc_db_exec(db, "product_version", 1, &id, &r);
+
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return svc_res_problem(res, 404, "not_found",
+				       "product %s not found", id);
+	}
+	rc = svc_res_problem(res, 412, "version_mismatch",
+			     "If-Match expected version %s, the product is "
+			     "at version %s",
+			     expected ? expected : "any", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+static const char *
+version_precondition(struct svc_req *req, struct svc_res *res)
+{
+	const char *v = if_match(req);
+
+	if (v != NULL && v[0] == '\0')
+		svc_res_problem(res, 400, "invalid_header",
+				"If-Match must be a version in quotes, like \"3\"");
+	return v;
+}
+
+int
+products_update(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = path_id(req, res), *version;
+	struct fields f;
+	struct svc_db *db;
+	PGresult *r;
+	int rc;
+
+	if (id == NULL)
+		return SVC_ENOTFOUND;
+	version = version_precondition(req, res);
+	if (version != NULL && version[0] == '\0')
+		return SVC_EINVAL;
+	if (!read_fields(res, svc_req_json(req), false, &f))
+		return SVC_EVALIDATION;
+	if (!f.sku && !f.name && !f.has_description && !f.has_price &&
+	    !f.currency) {
+		svc_res_field_error(res, "",
+				    "give at least one of sku, name, "
+				    "description, price_cents, currency");
+		return SVC_EVALIDATION;
+	}
+	db = get_db(res);
+	if (db == NULL)
+		return SVC_EUNAVAIL;
+	const char *params[] = { id,
+				 f.sku,
+				 f.name,
+				 f.has_description ? "true" : "false",
+				 f.description,
+				 f.has_price ? f.price : NULL,
+				 f.currency,
+				 version,
+				 svc_req_id(req),
+				 svc_req_header(req, "traceparent") };
+	rc = svc_db_exec(db, "product_update", 10, params, &r);
+	if (rc == SVC_ECONFLICT)
+		return duplicate_sku(res, f.sku);
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return missing_or_stale(db, res, id, version);
+	}
+	set_etag(req, res, PQgetvalue(r, 0, 1));
+	rc = svc_res_raw(res, 200, PQgetvalue(r, 0, 0),
+			 (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	svc_log(SVC_LOG_INFO, "product updated", SVC_LOG_STR("product_id", id),
+		SVC_LOG_END);
+	return rc;
+}
+
+int
+products_delete(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = path_id(req, res), *version;
+	struct svc_db *db;
+	PGresult *r;
+	int rc;
+
+	if (id == NULL)
+		return SVC_ENOTFOUND;
+	version = version_precondition(req, res);
+	if (version != NULL && version[0] == '\0')
+		return SVC_EINVAL;
+	db = get_db(res);
+	if (db == NULL)
+		return SVC_EUNAVAIL;
+	const char *params[] = { id, version, svc_req_id(req),
+				 svc_req_header(req, "traceparent") };
+	rc = svc_db_exec(db, "product_delete", 4, params, &r);
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return missing_or_stale(db, res, id, version);
+	}
+	PQclear(r);
+	svc_log(SVC_LOG_INFO, "product deleted", SVC_LOG_STR("product_id", id),
+		SVC_LOG_END);
+	return svc_res_empty(res, 204);
+}
