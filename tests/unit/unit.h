@@ -1,0 +1,20 @@
+/*
+ * unit.h - the unit test suites, one per source file, registered in one
+ * list in main.c. Unit tests need no server: handlers are driven through
+ * svc_http_handle() with hand-made requests.
+ */
+#ifndef UNIT_H
+#define UNIT_H
+
+#include <check.h>
+
+Suite *err_suite(void);
+Suite *util_suite(void);
+Suite *config_suite(void);
+Suite *log_suite(void);
+Suite *jwt_suite(void);
+Suite *http_suite(void);
+Suite *migrate_suite(void);
+Suite *products_suite(void);
+
+#endif
