@@ -85,6 +85,13 @@ check_database_url(const char *url)
 		svc_config_fail("DATABASE_URL", "is not a valid libpq URL: %s",
 				msg);
 	}
+	/* libpq only checks the port when connecting; check it now. */
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "port") == 0 && o->val != NULL &&
+		    strspn(o->val, "0123456789,") != strlen(o->val))
+			svc_config_fail("DATABASE_URL",
+					"has an invalid port \"%s\"", o->val);
+	}
 	PQconninfoFree(opts);
 	PQfreemem(err);
 }

@@ -442,7 +442,8 @@ svc_res_json(struct svc_res *res, int status, json_t *body)
 
 	if (body == NULL)
 		return svc_res_empty(res, status);
-	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY |
+				  JSON_REAL_PRECISION(6));
 	json_decref(body);
 	if (text == NULL)
 		return SVC_ENOMEM;

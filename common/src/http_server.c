@@ -204,6 +204,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	srv->listen_fd = MHD_INVALID_SOCKET;
 	srv->daemon = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
@@ -213,8 +214,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		svc_log(SVC_LOG_ERROR, "cannot listen",
 			SVC_LOG_STR("host", cfg->host),

@@ -45,8 +45,10 @@ const struct svc_db_stmt products_statements[] = {
 	  SVC_DB_IDEMPOTENT },
 	{ "product_create",
 	  "WITH p AS (INSERT INTO products"
-	  "  (sku, name, description, price_cents, currency)"
-	  "  VALUES ($1, $2, $3, $4, $5) RETURNING *),"
+	  "  (sku, name, description, price_cents, currency, created_at,"
+	  "   updated_at)"
+	  "  SELECT $1, $2, $3, $4, $5, t, t FROM clock_timestamp() t"
+	  "  RETURNING *),"
 	  " e AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'product.created', p.id, product_json(p::products), $6, $7"

@@ -1,0 +1,51 @@
+/*
+ * integ.h - helpers for the integration suites: real HTTP against the
+ * real service binaries, which scripts/test.sh starts against a private
+ * PostgreSQL. Where each service listens comes from the environment
+ * (PRODUCTS_URL, ...), as does JWT_SECRET for minting tokens.
+ */
+#ifndef INTEG_H
+#define INTEG_H
+
+#include <check.h>
+#include <jansson.h>
+#include <stddef.h>
+
+struct http_resp {
+	long status;
+	char *body;	 /* NUL-terminated */
+	size_t len;
+	char *headers;	 /* raw header block, "Name: value\r\n" lines */
+	json_t *json;	 /* parsed body, or NULL */
+};
+
+/*
+ * Sends one request. headers is a NULL-terminated list of "Name: value"
+ * strings (may be NULL); body may be NULL. Fails the test on a transport
+ * error. Free the response with http_free().
+ */
+struct http_resp *http_do(const char *method, const char *url,
+			  const char *const *headers, const char *body);
+void http_free(struct http_resp *r);
+
+/* A response header's value (malloc'd copy), or NULL. Case-insensitive. */
+char *http_header(const struct http_resp *r, const char *name);
+
+/* Environment value, failing the test when it is unset. */
+const char *env_or_fail(const char *name);
+
+/* "<base><fmt...>" in a static rotating buffer (8 slots). */
+const char *url(const char *base, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* "Authorization: Bearer <token>" for role, minted with JWT_SECRET. */
+const char *auth_header(const char *role);
+
+/* Runs a command, returning its exit status; output into *out if non-NULL. */
+int run_cmd(const char *cmd, char **out);
+
+Suite *products_api_suite(void);
+Suite *contract_suite(void);
+Suite *service_suite(void);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * main.c - runs every integration suite against the running services.
+ */
+#include <curl/curl.h>
+#include <stdlib.h>
+
+#include "integ.h"
+
+int
+main(void)
+{
+	Suite *(*const suites[])(void) = {
+		products_api_suite,
+		contract_suite,
+		service_suite,
+	};
+	SRunner *sr = srunner_create(NULL);
+	int failed;
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	for (unsigned i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		srunner_add_suite(sr, suites[i]());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	curl_global_cleanup();
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

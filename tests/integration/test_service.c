@@ -1,0 +1,309 @@
+/*
+ * test_service.c - the service as a process: start-up configuration
+ * errors, subcommands, migrations against a scratch database, keep-alive,
+ * and a clean exit on SIGTERM. Each test runs the real binary.
+ */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "integ.h"
+
+static const char *
+bin(void)
+{
+	static char path[512];
+	const char *dir = getenv("BIN_DIR");
+
+	snprintf(path, sizeof(path), "%s/products", dir ? dir : "build");
+	return path;
+}
+
+/* Runs the binary with extra environment; returns the exit code. */
+static int
+run_with(const char *env, const char *args, char **out)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd), "env %s %s %s 2>&1", env, bin(), args);
+	return run_cmd(cmd, out);
+}
+
+static int
+count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+START_TEST(bad_config_exits_2_naming_the_key)
+{
+	static const struct {
+		const char *env;
+		const char *key;
+	} cases[] = {
+		{ "SERVICE_PORT=abc", "SERVICE_PORT" },
+		{ "SERVICE_PORT=70000", "SERVICE_PORT" },
+		{ "JWT_SECRET=short", "JWT_SECRET" },
+		{ "JWT_SECRET=", "JWT_SECRET" },
+		{ "LOG_LEVEL=loud", "LOG_LEVEL" },
+		{ "DATABASE_URL=postgres://a:b@h:notaport/x", "DATABASE_URL" },
+		{ "HTTP_CONNECTION_TIMEOUT=soon", "HTTP_CONNECTION_TIMEOUT" },
+		{ "SERVICE_HOST=localhost:1", "SERVICE_HOST" },
+		{ "ENV_FILE=/nonexistent/.env", "ENV_FILE" },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *out = NULL;
+		int rc = run_with(cases[i].env, "", &out);
+
+		ck_assert_msg(rc == 2, "%s: exit %d: %s", cases[i].env, rc, out);
+		ck_assert_msg(strstr(out, cases[i].key) != NULL, "%s: %s",
+			      cases[i].env, out);
+		/* one line */
+		ck_assert_int_eq(count(out, "\n"), 1);
+		free(out);
+	}
+}
+END_TEST
+
+START_TEST(subcommands)
+{
+	char *out = NULL;
+
+	ck_assert_int_eq(run_with("", "--version", &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "products "));
+	free(out);
+	ck_assert_int_eq(run_with("", "--help", &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "usage:"));
+	free(out);
+	ck_assert_int_eq(run_with("", "frobnicate", &out), 2);
+	free(out);
+	ck_assert_int_eq(run_with("", "routes", &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "GET /api/v1/products/{id}\n"));
+	ck_assert_ptr_nonnull(strstr(out, "GET /health/ready\n"));
+	free(out);
+	ck_assert_int_eq(run_with("", "token --role service --sub orders", &out),
+			 0);
+	ck_assert_int_eq(count(out, "."), 2);
+	free(out);
+}
+END_TEST
+
+/* The scratch database's URL, as an env assignment. */
+static const char *
+scratch_env(void)
+{
+	static char env[1024];
+
+	snprintf(env, sizeof(env), "DATABASE_URL=%s",
+		 env_or_fail("SCRATCH_DATABASE_URL"));
+	return env;
+}
+
+/* Copies migrations/products into a fresh temp dir; returns it. */
+static const char *
+copy_migrations(void)
+{
+	static char dir[64];
+	char cmd[256];
+
+	snprintf(dir, sizeof(dir), "/tmp/microshop-mig-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp migrations/products/*.sql %s/", dir);
+	ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+	return dir;
+}
+
+static void
+remove_dir(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	run_cmd(cmd, NULL);
+}
+
+/*
+ * One test walks the migration story in order on the scratch database:
+ * two replicas migrating at once, a no-op re-run, an edited file refused,
+ * a new file applied, a vanished file refused.
+ */
+START_TEST(migrations_story)
+{
+	const char *dir = copy_migrations();
+	char env[1400], cmd[4096], path[256], *out = NULL;
+	FILE *f;
+
+	snprintf(env, sizeof(env), "%s MIGRATIONS_DIR=%s", scratch_env(), dir);
+
+	/* Two at once: the advisory lock makes one wait; each file runs once. */
+	snprintf(cmd, sizeof(cmd),
+		 "(env %s %s migrate & env %s %s migrate & wait) 2>&1", env,
+		 bin(), env, bin());
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	ck_assert_msg(count(out, "\"migration applied\"") == 1, "%s", out);
+	ck_assert_msg(count(out, "\"migrations up to date\"") == 2, "%s", out);
+	free(out);
+
+	ck_assert_int_eq(run_with(env, "migrate", &out), 0);
+	ck_assert_int_eq(count(out, "\"migration applied\""), 0);
+	free(out);
+
+	/* Edited after being applied: refused, nothing applied. */
+	snprintf(path, sizeof(path), "%s/0001_products.sql", dir);
+	f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	fputs("\n-- an innocent-looking edit\n", f);
+	fclose(f);
+	ck_assert_int_eq(run_with(env, "migrate", &out), 1);
+	ck_assert_msg(strstr(out, "edited") != NULL, "%s", out);
+	free(out);
+	remove_dir(dir);
+
+	/* A new migration is applied; then its file vanishing is refused. */
+	dir = copy_migrations();
+	snprintf(env, sizeof(env), "%s MIGRATIONS_DIR=%s", scratch_env(), dir);
+	snprintf(path, sizeof(path), "%s/0999_test_extra.sql", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("CREATE TABLE migration_probe (x int);\n", f);
+	fclose(f);
+	ck_assert_int_eq(run_with(env, "migrate", &out), 0);
+	ck_assert_int_eq(count(out, "\"migration applied\""), 1);
+	free(out);
+	unlink(path);
+	ck_assert_int_eq(run_with(env, "migrate", &out), 1);
+	ck_assert_msg(strstr(out, "missing") != NULL, "%s", out);
+	free(out);
+
+	/* A broken migration fails and leaves no trace. */
+	f = fopen(path, "w");
+	fputs("CREATE TABLE migration_probe (x int);\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/1000_broken.sql", dir);
+	f = fopen(path, "w");
+	fputs("CREATE TABLE half_done (x int);\nSELECT * FROM no_such_table;\n",
+	      f);
+	fclose(f);
+	ck_assert_int_eq(run_with(env, "migrate", &out), 1);
+	free(out);
+	unlink(path);
+	ck_assert_int_eq(run_with(env, "migrate", &out), 0);
+	ck_assert_int_eq(count(out, "\"migration applied\""), 0);
+	free(out);
+	remove_dir(dir);
+}
+END_TEST
+
+START_TEST(keep_alive_reuses_the_connection)
+{
+	CURL *c = curl_easy_init();
+	FILE *devnull = fopen("/dev/null", "w");
+	long connects = -1, status = 0;
+
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+	for (int i = 0; i < 3; i++) {
+		curl_easy_setopt(c, CURLOPT_URL,
+				 url(env_or_fail("PRODUCTS_URL"), "%s",
+				     i == 1 ? "/nope" : "/api/v1/products?limit=1"));
+		ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+		ck_assert_int_eq(status, i == 1 ? 404 : 200);
+		if (i > 0)
+			ck_assert_msg(connects == 0,
+				      "request %d opened a new connection", i);
+	}
+	curl_easy_cleanup(c);
+	fclose(devnull);
+}
+END_TEST
+
+/* Polls url until it answers 200, for at most ms milliseconds. */
+static bool
+wait_ready(const char *u, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 50) {
+		CURL *c = curl_easy_init();
+		FILE *devnull = fopen("/dev/null", "w");
+		long status = 0;
+
+		curl_easy_setopt(c, CURLOPT_URL, u);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_cleanup(c);
+		fclose(devnull);
+		if (status == 200)
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+START_TEST(sigterm_exits_cleanly)
+{
+	const char *port = env_or_fail("SPARE_PORT");
+	char ready[128], logpath[] = "/tmp/microshop-svc-XXXXXX";
+	int status = 0, fd = mkstemp(logpath);
+	pid_t pid;
+
+	ck_assert_int_ge(fd, 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setenv("SERVICE_PORT", port, 1);
+		setenv("SERVICE_HOST", "127.0.0.1", 1);
+		setenv("DATABASE_URL", env_or_fail("PRODUCTS_DATABASE_URL"), 1);
+		execl(bin(), bin(), (char *)NULL);
+		_exit(127);
+	}
+	snprintf(ready, sizeof(ready), "http://127.0.0.1:%s/health/ready", port);
+	ck_assert_msg(wait_ready(ready, 15000), "service did not become ready");
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		usleep(50 * 1000);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	{
+		char cmd[128], *out = NULL;
+
+		snprintf(cmd, sizeof(cmd), "cat %s", logpath);
+		run_cmd(cmd, &out);
+		ck_assert_ptr_nonnull(strstr(out, "\"shutting down\""));
+		ck_assert_ptr_nonnull(strstr(out, "\"stopped\""));
+		free(out);
+	}
+	close(fd);
+	unlink(logpath);
+}
+END_TEST
+
+Suite *
+service_suite(void)
+{
+	Suite *s = suite_create("service");
+	TCase *tc = tcase_create("process");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, bad_config_exits_2_naming_the_key);
+	tcase_add_test(tc, subcommands);
+	tcase_add_test(tc, migrations_story);
+	tcase_add_test(tc, keep_alive_reuses_the_connection);
+	tcase_add_test(tc, sigterm_exits_cleanly);
+	suite_add_tcase(s, tc);
+	return s;
+}
