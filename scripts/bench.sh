@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make bench: measures the services against a baseline taken in the same
+# run on the same PostgreSQL, so the ratio means something on a shared,
+# noisy machine where absolute numbers do not.
+#
+#   products read: wrk, GET /api/v1/products/{id}, random ids out of 10,000
+#   seeded products, keep-alive, BENCH_CONNECTIONS (64) connections for
+#   BENCH_SECONDS (10) s; baseline: pgbench -S -M prepared (16 clients).
+#   Printed: both throughputs, their ratio, p50/p99, the service's peak RSS.
+#
+# State lives in .bench/ (its own ports), stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+STATE=$(realpath -m "${BENCH_STATE_DIR:-.bench}")
+export PG_PORT=${BENCH_PG_PORT:-57432}
+export AMQP_PORT=${BENCH_AMQP_PORT:-57672}
+HTTP_BASE=${BENCH_HTTP_BASE:-28080}
+SECONDS_RUN=${BENCH_SECONDS:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+PG_BIN=/usr/lib/postgresql/15/bin
+
+scripts/deps.sh
+make -s -j"$(nproc)" all
+
+declare -A PIDS=()
+finish() {
+  local s
+  trap - EXIT INT TERM
+  for s in "${!PIDS[@]}"; do stop_pid "${PIDS[$s]}" 30 || true; done
+  scripts/infra.sh stop "$STATE" >/dev/null || true
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$STATE/logs"
+scripts/infra.sh start "$STATE" >/dev/null
+set -a
+. "$STATE/env"
+set +a
+pg_recreate_db products_db products
+pg_recreate_db bench_db bench
+export JWT_SECRET
+JWT_SECRET=$(state_secret "$STATE")
+
+# rss_peak PID -> peak resident set in MiB
+rss_peak() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# wrk_field OUTPUT NAME: "Requests/sec", or a latency percentile "50%"/"99%"
+wrk_rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+wrk_pct() { awk -v p="$2" '$1 == p {print $2}' <<<"$1"; }
+
+echo "== baseline: pgbench -S -M prepared (16 clients, ${SECONDS_RUN}s)"
+"$PG_BIN/pgbench" -q -i -s 10 "$BENCH_DATABASE_URL" >/dev/null 2>&1
+pg_out=$("$PG_BIN/pgbench" -S -M prepared -c 16 -j 2 -T "$SECONDS_RUN" \
+  "$BENCH_DATABASE_URL" 2>/dev/null)
+pg_tps=$(awk '/^tps/ {print int($3)}' <<<"$pg_out")
+echo "   pgbench: $pg_tps TPS"
+
+echo "== products: GET /api/v1/products/{id} ($CONNS connections, ${SECONDS_RUN}s)"
+port=$(svc_port products "$HTTP_BASE")
+SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=$PRODUCTS_DATABASE_URL \
+  LOG_LEVEL=${BENCH_LOG_LEVEL:-info} build/products >"$STATE/logs/products.log" 2>&1 &
+PIDS[products]=$!
+wait_ready "http://127.0.0.1:$port/health/ready" 60 "${PIDS[products]}"
+"$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" <<'SQL' >/dev/null
+INSERT INTO products (sku, name, description, price_cents, currency)
+SELECT 'BENCH-' || g, 'Product ' || g, 'Seeded for the benchmark', g * 10, 'EUR'
+FROM generate_series(1, 10000) g;
+ANALYZE products;
+SQL
+"$PG_BIN/psql" -X -At "$PRODUCTS_DATABASE_URL" -c "SELECT id FROM products" >"$STATE/ids"
+# Warm up the connections and caches, then measure.
+IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d2s -s scripts/bench/random_product.lua \
+  "http://127.0.0.1:$port" >/dev/null
+wrk_out=$(IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency \
+  -s scripts/bench/random_product.lua "http://127.0.0.1:$port")
+rps=$(wrk_rps "$wrk_out")
+p50=$(wrk_pct "$wrk_out" 50%)
+p99=$(wrk_pct "$wrk_out" 99%)
+rss=$(rss_peak "${PIDS[products]}")
+errors=$(grep -E '^non-2xx' <<<"$wrk_out")
+echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
+
+ratio=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
+cat <<MSG
+
+== summary
+   pgbench -S -M prepared      $pg_tps TPS
+   products GET by id          $rps req/s   p50 $p50   p99 $p99
+   ratio products / pgbench    $ratio   (target >= 0.5, p99 < 5 ms)
+   products peak RSS           ${rss} MiB
+MSG

@@ -1,0 +1,72 @@
+# Shared by run.sh, test.sh and bench.sh: start the services against the
+# private servers that infra.sh runs, wait for readiness, stop them by PID.
+# Source it; it defines functions and changes nothing by itself.
+
+# The services that exist in this tree, in start order.
+services() {
+  local s
+  for s in products inventory orders; do
+    [[ -f services/$s/main.c ]] && echo "$s"
+  done
+  return 0
+}
+
+# svc_port NAME BASE -> BASE+1 for products, +2 inventory, +3 orders
+svc_port() {
+  case $1 in
+  products) echo $(($2 + 1)) ;;
+  inventory) echo $(($2 + 2)) ;;
+  orders) echo $(($2 + 3)) ;;
+  esac
+}
+
+# A JWT secret kept in the state folder, made once (64 hex chars).
+state_secret() {
+  local f=$1/jwt_secret
+  if [[ ! -s $f ]]; then
+    umask 077
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$f"
+  fi
+  cat "$f"
+}
+
+# Drops and recreates a database (owned by OWNER) through the superuser
+# socket of the private PostgreSQL. Needs PG_SOCKET_DIR and PG_PORT.
+pg_recreate_db() {
+  local db=$1 owner=$2
+  runuser -u postgres -- "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 \
+    -h "$PG_SOCKET_DIR" -p "$PG_PORT" -d postgres \
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
+    -c "CREATE DATABASE $db OWNER $owner" >/dev/null
+}
+
+# wait_ready URL SECONDS PID: polls until 200, the process dies, or time ends.
+wait_ready() {
+  local url=$1 deadline=$((SECONDS + $2)) pid=$3
+  while ((SECONDS < deadline)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      return 1
+    fi
+    if curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL.
+# Returns the process's exit status when it is our child, else 0.
+stop_pid() {
+  local pid=$1 deadline=$((SECONDS + $2)) rc=0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "pid $pid did not stop in $2 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || rc=$?
+  return "$rc"
+}
