@@ -8,8 +8,9 @@
 #   make bench      benchmarks, with pgbench as the baseline in the same run
 #   make format-check, make format, make clean
 #
-# Objects go to $(BUILD) (build/ or build/asan/), so a sanitizer build never
-# mixes with a normal one. CC=clang works as well as the default gcc.
+# Objects go to $(BUILD)/obj (build/ or build/asan/), so a sanitizer build
+# never mixes with a normal one, and no object folder takes the name of a
+# program ($(BUILD)/tests/unit). CC=clang works as well as the default gcc.
 
 CC ?= cc
 BUILD ?= build
@@ -33,7 +34,7 @@ TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
 	-lcurl
 
 LIBSVC_SRC := $(wildcard common/src/*.c)
-LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/%.o)
+LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
 .PHONY: all run test asan bench clean format format-check $(SERVICES) \
@@ -42,7 +43,7 @@ LIBSVC := $(BUILD)/libsvc.a
 
 all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration
 
-$(BUILD)/%.o: %.c
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -54,7 +55,7 @@ $(LIBSVC): $(LIBSVC_OBJ)
 # tests link the other objects of a service directly.
 define service_rules
 $(1)_SRC := $$(wildcard services/$(1)/*.c)
-$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/%.o)
+$(1)_OBJ := $$($(1)_SRC:%.c=$(BUILD)/obj/%.o)
 $(1)_LIB_OBJ := $$(filter-out %/main.o,$$($(1)_OBJ))
 $(1): $(BUILD)/$(1)
 $(BUILD)/$(1): $$($(1)_OBJ) $(LIBSVC)
@@ -63,13 +64,15 @@ endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
-UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/unit: $(UNIT_OBJ) $(foreach s,$(SERVICES),$($(s)_LIB_OBJ)) $(LIBSVC)
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
 INTEG_SRC := $(wildcard tests/integration/*.c)
-INTEG_OBJ := $(INTEG_SRC:%.c=$(BUILD)/%.o)
+INTEG_OBJ := $(INTEG_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/integration: $(INTEG_OBJ) $(LIBSVC)
+	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
 # The two commands, and the rest: scripts do the work, so they can install

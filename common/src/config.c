@@ -217,7 +217,7 @@ svc_config_int(const char *key, long long def, long long min, long long max)
 	long long n;
 	char *end;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL)
 		return def;
 	if (!parse_ll(v, &n, &end) || *end != '\0' || n < min || n > max) {
 		svc_config_fail(key, "must be an integer in %lld..%lld, got \"%s\"",
@@ -234,7 +234,7 @@ svc_config_bool(const char *key, bool def)
 	static const char *const no[] = { "0", "false", "no", "off", NULL };
 	const char *v = svc_config_get(key);
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL)
 		return def;
 	for (int i = 0; yes[i] != NULL; i++)
 		if (strcasecmp(v, yes[i]) == 0)
@@ -273,7 +273,7 @@ svc_config_duration_ms(const char *key, const char *def, long long min_ms,
 	const char *v = svc_config_get(key);
 	long long ms;
 
-	if (v == NULL || *v == '\0')
+	if (v == NULL)
 		v = def;
 	ms = parse_duration(v);
 	if (ms < min_ms || ms > max_ms) {

@@ -204,12 +204,13 @@ parse_query(struct svc_req *req, char *qs)
 		char *eq = strchr(tok, '=');
 		const char *value = "";
 
+		/* "?flag" has no value to decode: "" is read-only. */
 		if (eq != NULL) {
 			*eq = '\0';
 			value = eq + 1;
+			url_decode(eq + 1);
 		}
 		url_decode(tok);
-		url_decode((char *)value);
 		kv_add(req, &req->query, tok, value);
 	}
 }
@@ -934,16 +935,19 @@ route(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 static void
 render_problem(struct svc_req *req, struct svc_res *res)
 {
-	json_t *doc = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s}", "type",
-				"about:blank", "title",
-				reason_phrase(res->status), "status",
-				res->status, "detail",
-				res->problem_detail ? res->problem_detail : "",
-				"error",
-				res->problem_code ? res->problem_code : "error",
-				"request_id", req->request_id);
+	json_t *detail = json_string(res->problem_detail ? res->problem_detail
+							  : "");
+	json_t *doc;
 	int status = res->status;
 
+	/* A detail quoting a path or method need not be UTF-8; JSON must. */
+	if (detail == NULL)
+		detail = json_string(reason_phrase(status));
+	doc = json_pack("{s:s, s:s, s:i, s:o, s:s, s:s}", "type", "about:blank",
+			"title", reason_phrase(status), "status", status,
+			"detail", detail, "error",
+			res->problem_code ? res->problem_code : "error",
+			"request_id", req->request_id);
 	if (res->field_errors != NULL)
 		json_object_set(doc, "errors", res->field_errors);
 	svc_res_json(res, status, doc);

@@ -210,7 +210,8 @@ svc_jwt_verify(const char *token, const unsigned char *key, size_t keylen,
 		FAIL("token has an invalid iat");
 	if (!get_time(payload, "nbf", false, &nbf))
 		FAIL("token has an invalid nbf");
-	if (now > out->exp + leeway)
+	/* now - leeway, not exp + leeway: a signed exp may be INT64_MAX. */
+	if (now - leeway > out->exp)
 		FAIL("token expired");
 	if (nbf > now + leeway)
 		FAIL("token not valid yet");

@@ -9,6 +9,8 @@
  */
 #include "svc/log.h"
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,20 +66,48 @@ svc_log_set_context(const char *request_id, const char *trace_id)
 	ctx_trace_id = trace_id;
 }
 
-/* A cursor over the line buffer; `room` keeps space for the closing "}\n". */
+/*
+ * A cursor over the line buffer; `room` keeps space for the closing "}\n".
+ * `cut` is set once a string was shortened to fit, `overflow` once anything
+ * else did not fit: the field being written is then dropped, since half a
+ * number or half a key is not JSON.
+ */
 struct line {
 	char *buf;
 	size_t len;
 	size_t room;
+	bool cut, overflow;
 };
 
 static void
 put(struct line *l, const char *s, size_t n)
 {
-	if (l->len + n > l->room)
+	if (l->len + n > l->room) {
 		n = l->room > l->len ? l->room - l->len : 0;
+		l->overflow = true;
+	}
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	unsigned long cp = s[0] & (0x7f >> n);
+
+	if (s[0] < 0xc2 || s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
 }
 
 static void
@@ -86,7 +116,10 @@ puts_(struct line *l, const char *s)
 	put(l, s, strlen(s));
 }
 
-/* A JSON string, escaped; cut with "..." when the line runs out. */
+/*
+ * A JSON string, escaped; cut with "..." when the line runs out. Bytes that
+ * are not UTF-8 become U+FFFD, and a character is never split by the cut.
+ */
 static void
 put_string(struct line *l, const char *s)
 {
@@ -101,7 +134,7 @@ put_string(struct line *l, const char *s)
 	for (; *s != '\0'; s++) {
 		unsigned char c = (unsigned char)*s;
 		char esc[6];
-		size_t n = 0;
+		size_t n = 0, u;
 
 		if (c == '"' || c == '\\') {
 			esc[n++] = '\\';
@@ -114,11 +147,22 @@ put_string(struct line *l, const char *s)
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
 			n = 6;
-		} else {
+		} else if (c < 0x80) {
 			esc[n++] = (char)c;
+		} else {
+			u = utf8_len((const unsigned char *)s);
+			if (u == 0) {
+				memcpy(esc, "\\ufffd", 6);
+				n = 6;
+			} else {
+				memcpy(esc, s, u);
+				n = u;
+				s += u - 1;
+			}
 		}
 		if (l->len + n > limit) {
 			puts_(l, "...");
+			l->cut = true;
 			break;
 		}
 		put(l, esc, n);
@@ -141,16 +185,29 @@ put_field(struct line *l, const char *key, const char *value)
 	put_string(l, value);
 }
 
+/*
+ * Ends the field that started at mark; false when nothing more fits. A
+ * field that overflowed is taken back whole, so the line stays JSON.
+ */
+static bool
+field_done(struct line *l, size_t mark)
+{
+	if (l->overflow)
+		l->len = mark;
+	return !l->overflow && !l->cut;
+}
+
 size_t
 svc_log_vformat(char *buf, size_t size, enum svc_log_level level,
 		const char *msg, va_list ap)
 {
-	struct line l = { buf, 0, size - 3 };
+	struct line l = { buf, 0, size - 3, false, false };
 	char ts[48], num[64];
 	struct timespec now;
 	struct tm tm;
-	size_t n;
+	size_t n, mark;
 	int tag;
+	double d;
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -160,15 +217,28 @@ svc_log_vformat(char *buf, size_t size, enum svc_log_level level,
 	puts_(&l, ts);
 	puts_(&l, "\"");
 	put_field(&l, "level", level_names[level]);
+	mark = l.len;
 	put_field(&l, "service", service_name);
+	if (!field_done(&l, mark))
+		goto out;
+	mark = l.len;
 	put_field(&l, "msg", msg);
+	if (!field_done(&l, mark))
+		goto out;
+	mark = l.len;
 	if (ctx_request_id != NULL)
 		put_field(&l, "request_id", ctx_request_id);
+	if (!field_done(&l, mark))
+		goto out;
+	mark = l.len;
 	if (ctx_trace_id != NULL)
 		put_field(&l, "trace_id", ctx_trace_id);
+	if (!field_done(&l, mark))
+		goto out;
 	while ((tag = va_arg(ap, int)) != SVC__LOG_END) {
 		const char *key = va_arg(ap, const char *);
 
+		mark = l.len;
 		put_key(&l, key);
 		switch (tag) {
 		case SVC__LOG_STR:
@@ -180,8 +250,10 @@ svc_log_vformat(char *buf, size_t size, enum svc_log_level level,
 			puts_(&l, num);
 			break;
 		case SVC__LOG_DBL:
-			snprintf(num, sizeof(num), "%.6g", va_arg(ap, double));
-			puts_(&l, num);
+			/* JSON has no NaN or infinity. */
+			d = va_arg(ap, double);
+			snprintf(num, sizeof(num), "%.6g", d);
+			puts_(&l, isfinite(d) ? num : "null");
 			break;
 		case SVC__LOG_BOOL:
 			puts_(&l, va_arg(ap, int) ? "true" : "false");
@@ -191,8 +263,11 @@ svc_log_vformat(char *buf, size_t size, enum svc_log_level level,
 			break;
 		default:
 			puts_(&l, "null"); /* unknown tag: stop reading */
+			field_done(&l, mark);
 			goto out;
 		}
+		if (!field_done(&l, mark))
+			break;
 	}
 out:
 	l.room = size - 1;

@@ -1,8 +1,8 @@
 -- The product catalogue, and the outbox its events leave through.
 --
--- product_json() renders a row exactly as the API shows it, so reads can
--- hand the database's JSON straight to the client and events carry the
--- same shape. created_at uses clock_timestamp() so rows created in one
+-- The service renders rows as JSON in its statements (see products.c),
+-- so reads hand the database's text straight to the client and events
+-- carry the same shape. created_at uses clock_timestamp() so rows created in one
 -- transaction still order strictly for keyset pagination.
 
 CREATE TABLE products (
@@ -20,24 +20,11 @@ CREATE TABLE products (
 
 CREATE INDEX products_keyset ON products (created_at, id);
 
+-- RFC 3339 in UTC with microseconds. STABLE (to_char is) and a single
+-- expression, so the planner inlines it into the statements that use it.
 CREATE FUNCTION rfc3339(t timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-	SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-$$;
-
-CREATE FUNCTION product_json(p products) RETURNS json
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-	SELECT json_build_object(
-		'id', p.id,
-		'sku', p.sku,
-		'name', p.name,
-		'description', p.description,
-		'price_cents', p.price_cents,
-		'currency', p.currency,
-		'available', p.available,
-		'version', p.version,
-		'created_at', rfc3339(p.created_at),
-		'updated_at', rfc3339(p.updated_at))
+	SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 $$;
 
 -- Events written in the same transaction as the change; a relay publishes

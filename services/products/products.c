@@ -1,8 +1,8 @@
 /*
  * products.c - the product resource: validation, handlers and their SQL.
  *
- * The database renders products as JSON (product_json() in the migration)
- * and handlers pass that text through untouched: one round trip and no
+ * The database renders products as JSON (PRODUCT_JSON below) and
+ * handlers pass that text through untouched: one round trip and no
  * re-encoding on the read path. Every change writes its event to the
  * outbox in the same statement as the change itself (a data-modifying
  * CTE), so the two commit or fail together without an explicit
@@ -23,24 +23,33 @@
 #define IDS_MAX 100
 #define MAX_PRICE 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
 
-#define PRODUCT_JSON "product_json(p::products)::text"
+/*
+ * A product row as the API shows it, compact JSON. Written out in each
+ * statement (not a SQL function, which PostgreSQL would plan again on
+ * every call) so it is planned once, when the statement is prepared.
+ */
+#define PRODUCT_JSON(p)                                                     \
+	"(SELECT row_to_json(j) FROM (SELECT " p ".id, " p ".sku, " p       \
+	".name, " p ".description, " p ".price_cents, " p ".currency, " p   \
+	".available, " p ".version, rfc3339(" p ".created_at) AS created_at," \
+	" rfc3339(" p ".updated_at) AS updated_at) j)"
 
 const struct svc_db_stmt products_statements[] = {
 	{ "product_get",
-	  "SELECT product_json(p)::text, p.version FROM products p"
+	  "SELECT " PRODUCT_JSON("p") "::text, p.version FROM products p"
 	  " WHERE p.id = $1",
 	  SVC_DB_IDEMPOTENT },
 	{ "product_list_first",
-	  "SELECT product_json(p)::text, p.id, rfc3339(p.created_at)"
+	  "SELECT " PRODUCT_JSON("p") "::text, p.id, rfc3339(p.created_at)"
 	  " FROM products p ORDER BY p.created_at, p.id LIMIT $1",
 	  SVC_DB_IDEMPOTENT },
 	{ "product_list_after",
-	  "SELECT product_json(p)::text, p.id, rfc3339(p.created_at)"
+	  "SELECT " PRODUCT_JSON("p") "::text, p.id, rfc3339(p.created_at)"
 	  " FROM products p WHERE (p.created_at, p.id) > ($1, $2)"
 	  " ORDER BY p.created_at, p.id LIMIT $3",
 	  SVC_DB_IDEMPOTENT },
 	{ "product_list_ids",
-	  "SELECT product_json(p)::text FROM products p"
+	  "SELECT " PRODUCT_JSON("p") "::text FROM products p"
 	  " WHERE p.id = ANY ($1::uuid[]) ORDER BY p.created_at, p.id",
 	  SVC_DB_IDEMPOTENT },
 	{ "product_create",
@@ -51,9 +60,10 @@ const struct svc_db_stmt products_statements[] = {
 	  "  RETURNING *),"
 	  " e AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
-	  "  SELECT 'product.created', p.id, product_json(p::products), $6, $7"
+	  "  SELECT 'product.created', p.id, " PRODUCT_JSON("p") "::jsonb,"
+	  "  $6, $7"
 	  "  FROM p)"
-	  " SELECT " PRODUCT_JSON ", p.id, p.version FROM p",
+	  " SELECT " PRODUCT_JSON("p") "::text, p.id, p.version FROM p",
 	  0 },
 	{ "product_update",
 	  "WITH p AS (UPDATE products SET"
@@ -66,9 +76,10 @@ const struct svc_db_stmt products_statements[] = {
 	  "  RETURNING *),"
 	  " e AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
-	  "  SELECT 'product.updated', p.id, product_json(p::products), $9, $10"
+	  "  SELECT 'product.updated', p.id, " PRODUCT_JSON("p") "::jsonb,"
+	  "  $9, $10"
 	  "  FROM p)"
-	  " SELECT " PRODUCT_JSON ", p.version FROM p",
+	  " SELECT " PRODUCT_JSON("p") "::text, p.version FROM p",
 	  0 },
 	{ "product_delete",
 	  "WITH p AS (DELETE FROM products"

@@ -3,10 +3,12 @@
  *
  * Values come from the process environment first, then from a .env file
  * (KEY=VALUE lines, '#' comments, optional quotes). Getters are typed and
- * take a default; an invalid value does not abort at once but is recorded,
- * so start-up can report the first bad key in one line and exit with code 2
- * (svc_config_ok/svc_config_error). Configuration is read once at start-up
- * from the main thread; it is not meant to be re-read or used from workers.
+ * take a default, used only when the key is not set at all (KEY= sets it to
+ * "", which a typed getter refuses). An invalid value does not abort at
+ * once but is recorded, so start-up can report the first bad key in one
+ * line and exit with code 2 (svc_config_ok/svc_config_error). Configuration
+ * is read once at start-up from the main thread; it is not meant to be
+ * re-read or used from workers.
  */
 #ifndef SVC_CONFIG_H
 #define SVC_CONFIG_H
