@@ -34,7 +34,8 @@ state_secret() {
 # socket of the private PostgreSQL. Needs PG_SOCKET_DIR and PG_PORT.
 pg_recreate_db() {
   local db=$1 owner=$2
-  runuser -u postgres -- "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 \
+  PGOPTIONS='-c client_min_messages=warning' \
+    runuser -u postgres -- "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 \
     -h "$PG_SOCKET_DIR" -p "$PG_PORT" -d postgres \
     -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" \
     -c "CREATE DATABASE $db OWNER $owner" >/dev/null

@@ -64,6 +64,7 @@ for s in $(services); do
   pg_recreate_db "${s}_db" "$s"
 done
 pg_recreate_db scratch_db products
+export SCRATCH_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/scratch_db
 
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
