@@ -110,33 +110,35 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	s->name = svc_config_str("SERVICE_NAME", app->name);
 	level = svc_config_str("LOG_LEVEL", "info");
 	if (svc_log_parse_level(level, &s->log_level) != SVC_OK)
-		svc_config_fail("LOG_LEVEL",
-				"must be debug, info, warn or error, got \"%s\"",
-				level);
+		svc_config_fail(
+			"LOG_LEVEL",
+			"must be debug, info, warn or error, got \"%s\"",
+			level);
 	s->server.host = svc_config_str("SERVICE_HOST", "0.0.0.0");
 	if (inet_pton(AF_INET, s->server.host, &addr) != 1)
 		svc_config_fail("SERVICE_HOST",
 				"must be an IPv4 address, got \"%s\"",
 				s->server.host);
-	s->server.port =
-		(int)svc_config_int("SERVICE_PORT", app->default_port, 1, 65535);
-	s->server.threads = (int)svc_config_int(
-		"HTTP_THREADS", nproc > 0 ? nproc : 2, 1, 256);
+	s->server.port = (int)svc_config_int("SERVICE_PORT", app->default_port,
+					     1, 65535);
+	s->server.threads = (int)svc_config_int("HTTP_THREADS",
+						nproc > 0 ? nproc : 2, 1, 256);
 	s->server.connection_timeout_s =
 		(int)(svc_config_duration_ms("HTTP_CONNECTION_TIMEOUT", "30s",
-					     1000, 3600000) / 1000);
+					     1000, 3600000) /
+		      1000);
 	s->server.max_connections =
 		(int)svc_config_int("HTTP_MAX_CONNECTIONS", 1000, 1, 100000);
-	s->server.max_per_ip =
-		(int)svc_config_int("HTTP_MAX_CONNECTIONS_PER_IP", 0, 0, 100000);
+	s->server.max_per_ip = (int)svc_config_int(
+		"HTTP_MAX_CONNECTIONS_PER_IP", 0, 0, 100000);
 	s->server.memory_per_connection = (size_t)svc_config_int(
 		"HTTP_MAX_HEADER_BYTES", 32768, 4096, 1048576);
 	s->http.max_body = (size_t)svc_config_int("HTTP_MAX_BODY", 1048576, 1,
 						  64 * 1048576);
 	s->http.max_json_depth =
 		(int)svc_config_int("HTTP_MAX_JSON_DEPTH", 32, 2, 1000);
-	s->http.jwt_leeway = svc_config_duration_ms("JWT_LEEWAY", "30s", 0,
-						    300000) / 1000;
+	s->http.jwt_leeway =
+		svc_config_duration_ms("JWT_LEEWAY", "30s", 0, 300000) / 1000;
 	snprintf(default_url, sizeof(default_url),
 		 "postgres://%s:%s@127.0.0.1:5432/%s_db", app->name, app->name,
 		 app->name);
@@ -144,17 +146,21 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	check_database_url(s->database_url);
 	s->db.url = s->database_url;
 	s->db.application_name = s->name;
-	s->db.connect_timeout_s = (int)(svc_config_duration_ms(
-		"DB_CONNECT_TIMEOUT", "5s", 1000, 300000) / 1000);
+	s->db.connect_timeout_s =
+		(int)(svc_config_duration_ms("DB_CONNECT_TIMEOUT", "5s", 1000,
+					     300000) /
+		      1000);
 	s->db.statement_timeout_ms = (int)svc_config_duration_ms(
 		"DB_STATEMENT_TIMEOUT", "5s", 1, 3600000);
-	s->db_wait_ms = svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0,
-					       3600000);
-	s->drain_ms = svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
+	s->db_wait_ms =
+		svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0, 3600000);
+	s->drain_ms =
+		svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
 	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
 	if (need_secret)
-		s->jwt_secret = svc_config_required("JWT_SECRET", SVC_JWT_MIN_KEY);
+		s->jwt_secret =
+			svc_config_required("JWT_SECRET", SVC_JWT_MIN_KEY);
 	if (s->jwt_secret != NULL) {
 		s->http.jwt_key = (const unsigned char *)s->jwt_secret;
 		s->http.jwt_key_len = strlen(s->jwt_secret);

@@ -220,7 +220,8 @@ svc_config_int(const char *key, long long def, long long min, long long max)
 	if (v == NULL)
 		return def;
 	if (!parse_ll(v, &n, &end) || *end != '\0' || n < min || n > max) {
-		svc_config_fail(key, "must be an integer in %lld..%lld, got \"%s\"",
+		svc_config_fail(key,
+				"must be an integer in %lld..%lld, got \"%s\"",
 				min, max, v);
 		return def;
 	}
@@ -253,8 +254,11 @@ parse_duration(const char *s)
 	static const struct {
 		const char *unit;
 		long long ms;
-	} units[] = { { "ms", 1 }, { "s", 1000 }, { "", 1000 },
-		      { "m", 60000 }, { "h", 3600000 } };
+	} units[] = { { "ms", 1 },
+		      { "s", 1000 },
+		      { "", 1000 },
+		      { "m", 60000 },
+		      { "h", 3600000 } };
 	long long n;
 	char *end;
 

@@ -85,8 +85,8 @@ svc_db_setup(const struct svc_db_config *cfg,
 static void
 save_sqlstate(struct svc_db *db, const PGresult *r)
 {
-	const char *s = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE)
-				  : NULL;
+	const char *s =
+		r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
 
 	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", s ? s : "");
 }
@@ -96,12 +96,13 @@ prepare_all(struct svc_db *db)
 {
 	for (int t = 0; g.tables[t] != NULL; t++) {
 		for (const struct svc_db_stmt *s = g.tables[t]; s->name; s++) {
-			PGresult *r = PQprepare(db->conn, s->name, s->sql, 0,
-						NULL);
+			PGresult *r =
+				PQprepare(db->conn, s->name, s->sql, 0, NULL);
 			bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 
 			if (!ok)
-				svc_log(SVC_LOG_ERROR, "cannot prepare statement",
+				svc_log(SVC_LOG_ERROR,
+					"cannot prepare statement",
 					SVC_LOG_STR("statement", s->name),
 					SVC_LOG_STR("error",
 						    PQerrorMessage(db->conn)),

@@ -80,8 +80,11 @@ run(bool critical_only, bool *down, bool *degraded)
 		st = checks[i].fn(detail, checks[i].arg);
 		json_object_set_new(detail, "status",
 				    json_string(status_names[st]));
-		json_object_set_new(detail, "latency_ms",
-				    json_real((double)(long long)((svc_now_s() - t0) * 1e5) / 100.0));
+		json_object_set_new(
+			detail, "latency_ms",
+			json_real(
+				(double)(long long)((svc_now_s() - t0) * 1e5) /
+				100.0));
 		json_object_set_new(all, checks[i].name, detail);
 		if (st == SVC_HEALTH_DOWN && checks[i].critical)
 			*down = true;
@@ -90,7 +93,9 @@ run(bool critical_only, bool *down, bool *degraded)
 	}
 	svc_rfc3339_now(ts);
 	return json_pack("{s:s, s:o, s:s}", "status",
-			 *down ? "unhealthy" : *degraded ? "degraded" : "healthy",
+			 *down	     ? "unhealthy"
+			 : *degraded ? "degraded"
+				     : "healthy",
 			 "checks", all, "timestamp", ts);
 }
 

@@ -21,11 +21,11 @@
 #include "svc/log.h"
 #include "svc/util.h"
 
-#define MAX_PARAMS 8
-#define MAX_SEGMENTS 16
+#define MAX_PARAMS	8
+#define MAX_SEGMENTS	16
 #define MAX_RES_HEADERS 16
-#define MAX_REQUEST_ID 128
-#define POOL_CHUNK 4096
+#define MAX_REQUEST_ID	128
+#define POOL_CHUNK	4096
 
 /* --- per-request memory --- */
 
@@ -184,7 +184,8 @@ url_decode(char *s)
 	for (; *s != '\0'; s++) {
 		if (*s == '+') {
 			*o++ = ' ';
-		} else if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+		} else if (*s == '%' && hexval(s[1]) >= 0 &&
+			   hexval(s[2]) >= 0) {
 			*o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
 			s += 2;
 		} else {
@@ -444,7 +445,7 @@ svc_res_json(struct svc_res *res, int status, json_t *body)
 	if (body == NULL)
 		return svc_res_empty(res, status);
 	text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY |
-				  JSON_REAL_PRECISION(6));
+					JSON_REAL_PRECISION(6));
 	json_decref(body);
 	if (text == NULL)
 		return SVC_ENOMEM;
@@ -468,11 +469,11 @@ svc_res_empty(struct svc_res *res, int status)
 static int
 status_to_err(int status)
 {
-	static const int codes[] = { SVC_EINVAL,	  SVC_EVALIDATION,
-				     SVC_EAUTH,		  SVC_EFORBIDDEN,
-				     SVC_ENOTFOUND,	  SVC_ECONFLICT,
+	static const int codes[] = { SVC_EINVAL,	SVC_EVALIDATION,
+				     SVC_EAUTH,		SVC_EFORBIDDEN,
+				     SVC_ENOTFOUND,	SVC_ECONFLICT,
 				     SVC_EPRECONDITION, SVC_ETOOBIG,
-				     SVC_EMEDIATYPE,	  SVC_ERATELIMIT,
+				     SVC_EMEDIATYPE,	SVC_ERATELIMIT,
 				     SVC_EUNAVAIL };
 
 	for (unsigned i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
@@ -510,9 +511,9 @@ svc_res_field_error(struct svc_res *res, const char *field, const char *fmt,
 	va_end(ap);
 	if (res->field_errors == NULL)
 		res->field_errors = json_array();
-	json_array_append_new(res->field_errors,
-			      json_pack("{s:s, s:s}", "field", field,
-					"message", msg));
+	json_array_append_new(
+		res->field_errors,
+		json_pack("{s:s, s:s}", "field", field, "message", msg));
 }
 
 int
@@ -737,24 +738,42 @@ static const char *
 reason_phrase(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 412: return "Precondition Failed";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Error";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 409:
+		return "Conflict";
+	case 412:
+		return "Precondition Failed";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Error";
 	}
 }
 
@@ -832,8 +851,9 @@ parse_body(struct svc_http *http, struct svc_req *req, struct svc_res *res,
 		if (!(flags & SVC_ROUTE_BODY))
 			return SVC_OK;
 		if (ct != NULL && !is_json_type(ct))
-			return svc_res_problem(res, 415, "unsupported_media_type",
-					       "Content-Type must be application/json");
+			return svc_res_problem(
+				res, 415, "unsupported_media_type",
+				"Content-Type must be application/json");
 		return svc_res_problem(res, 400, "bad_request",
 				       "a JSON request body is required");
 	}
@@ -844,15 +864,17 @@ parse_body(struct svc_http *http, struct svc_req *req, struct svc_res *res,
 		return svc_res_problem(res, 400, "malformed_json",
 				       "JSON nested deeper than %d levels",
 				       http->cfg.max_json_depth);
-	req->json = json_loadb(req->body, req->body_len,
-			       JSON_REJECT_DUPLICATES, &err);
+	req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES,
+			       &err);
 	if (req->json == NULL)
-		return svc_res_problem(res, 400, "malformed_json",
-				       "malformed JSON at line %d, column %d: %s",
-				       err.line, err.column, err.text);
+		return svc_res_problem(
+			res, 400, "malformed_json",
+			"malformed JSON at line %d, column %d: %s", err.line,
+			err.column, err.text);
 	if (!json_is_object(req->json))
-		return svc_res_problem(res, 400, "malformed_json",
-				       "the request body must be a JSON object");
+		return svc_res_problem(
+			res, 400, "malformed_json",
+			"the request body must be a JSON object");
 	return SVC_OK;
 }
 
@@ -935,8 +957,8 @@ route(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 static void
 render_problem(struct svc_req *req, struct svc_res *res)
 {
-	json_t *detail = json_string(res->problem_detail ? res->problem_detail
-							  : "");
+	json_t *detail =
+		json_string(res->problem_detail ? res->problem_detail : "");
 	json_t *doc;
 	int status = res->status;
 
@@ -968,8 +990,8 @@ static void
 access_log(struct svc_req *req, struct svc_res *res)
 {
 	double ms = (svc_now_s() - req->started) * 1000.0;
-	enum svc_log_level level = res->status >= 500 ? SVC_LOG_ERROR
-						      : SVC_LOG_INFO;
+	enum svc_log_level level =
+		res->status >= 500 ? SVC_LOG_ERROR : SVC_LOG_INFO;
 
 	if (!svc_log_enabled(level))
 		return;
@@ -983,8 +1005,7 @@ access_log(struct svc_req *req, struct svc_res *res)
 }
 
 void
-svc_http_handle(struct svc_http *http, struct svc_req *req,
-		struct svc_res *res)
+svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 {
 	const char *rid = svc_req_header(req, "X-Request-ID");
 	const struct svc_route *r;
@@ -1010,7 +1031,8 @@ svc_http_handle(struct svc_http *http, struct svc_req *req,
 		if (rc != SVC_OK)
 			goto out;
 	}
-	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PUT") == 0 ||
+	if (strcmp(req->method, "POST") == 0 ||
+	    strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0) {
 		rc = parse_body(http, req, res, r->flags);
 		if (rc != SVC_OK)
@@ -1033,7 +1055,8 @@ svc_http_handle(struct svc_http *http, struct svc_req *req,
 out:
 	if (res->problem_code != NULL)
 		render_problem(req, res);
-	if (res->status == 503 && svc_res_get_header(res, "Retry-After") == NULL)
+	if (res->status == 503 &&
+	    svc_res_get_header(res, "Retry-After") == NULL)
 		svc_res_header(res, "Retry-After", "1");
 	if (res->content_type != NULL)
 		svc_res_header(res, "Content-Type", res->content_type);
@@ -1079,13 +1102,15 @@ svc_json_string(struct svc_res *res, json_t *obj, const char *field,
 	n = utf8_chars(json_string_value(v));
 	if (n < min_chars || n > max_chars) {
 		if (min_chars > 0 && n < min_chars)
-			svc_res_field_error(res, field,
-					    "must be %zu to %zu characters long",
-					    min_chars, max_chars);
+			svc_res_field_error(
+				res, field,
+				"must be %zu to %zu characters long", min_chars,
+				max_chars);
 		else
-			svc_res_field_error(res, field,
-					    "must be at most %zu characters long",
-					    max_chars);
+			svc_res_field_error(
+				res, field,
+				"must be at most %zu characters long",
+				max_chars);
 		return false;
 	}
 	*out = json_string_value(v);
@@ -1109,8 +1134,9 @@ svc_json_integer(struct svc_res *res, json_t *obj, const char *field,
 	}
 	if (!json_is_integer(v) || json_integer_value(v) < min ||
 	    json_integer_value(v) > max) {
-		svc_res_field_error(res, field, "must be an integer from %lld to %lld",
-				    min, max);
+		svc_res_field_error(res, field,
+				    "must be an integer from %lld to %lld", min,
+				    max);
 		return false;
 	}
 	*out = json_integer_value(v);
@@ -1138,7 +1164,8 @@ svc_query_int(struct svc_req *req, struct svc_res *res, const char *name,
 	*out = n;
 	return SVC_OK;
 bad:
-	return svc_res_problem(res, 400, "invalid_parameter",
-			       "query parameter %s must be an integer from %lld to %lld",
-			       name, min, max);
+	return svc_res_problem(
+		res, 400, "invalid_parameter",
+		"query parameter %s must be an integer from %lld to %lld", name,
+		min, max);
 }

@@ -33,8 +33,7 @@ struct svc_server {
 };
 
 static enum MHD_Result
-collect(void *cls, enum MHD_ValueKind kind, const char *key,
-	const char *value)
+collect(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
 	struct svc_req *req = cls;
 
@@ -48,8 +47,8 @@ collect(void *cls, enum MHD_ValueKind kind, const char *key,
 static void
 set_peer(struct MHD_Connection *conn, struct svc_req *req)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char buf[INET6_ADDRSTRLEN] = "";
 	const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
@@ -107,8 +106,8 @@ respond(struct svc_server *srv, struct MHD_Connection *conn,
 static bool
 declared_too_big(struct MHD_Connection *conn, size_t limit)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	char *end;
 	unsigned long long n;
 

@@ -146,11 +146,11 @@ get_time(json_t *payload, const char *name, bool required, long long *out)
 	return false;
 }
 
-#define FAIL(reason)              \
-	do {                      \
-		*why = (reason);  \
-		rc = SVC_EAUTH;   \
-		goto out;         \
+#define FAIL(reason)                                                           \
+	do {                                                                   \
+		*why = (reason);                                               \
+		rc = SVC_EAUTH;                                                \
+		goto out;                                                      \
 	} while (0)
 
 int
@@ -192,8 +192,8 @@ svc_jwt_verify(const char *token, const unsigned char *key, size_t keylen,
 	if (json_object_get(header, "crit") != NULL)
 		FAIL("token has unsupported critical headers");
 
-	siglen = svc_base64url_decode(dot2 + 1, len - (size_t)(dot2 + 1 - token),
-				      sig, sizeof(sig));
+	siglen = svc_base64url_decode(
+		dot2 + 1, len - (size_t)(dot2 + 1 - token), sig, sizeof(sig));
 	if (siglen != 32)
 		FAIL("malformed token signature");
 	if (hmac_sha256(key, keylen, token, (size_t)(dot2 - token), mac) != 0)
@@ -246,7 +246,8 @@ svc_jwt_mint(const char *sub, const char *role, long long iat, long long ttl,
 	if (keylen < SVC_JWT_MIN_KEY)
 		return SVC_EINVAL;
 	claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "role", role,
-			   "iat", (json_int_t)iat, "exp", (json_int_t)(iat + ttl));
+			   "iat", (json_int_t)iat, "exp",
+			   (json_int_t)(iat + ttl));
 	if (claims == NULL)
 		return SVC_EINVAL;
 	payload = json_dumps(claims, JSON_COMPACT);

@@ -22,7 +22,7 @@
 #include "svc/log.h"
 
 /* Arbitrary, but fixed forever: every replica must take the same lock. */
-#define LOCK_KEY "7357001"
+#define LOCK_KEY  "7357001"
 #define MAX_FILES 1000
 
 struct migration {
@@ -225,10 +225,11 @@ apply(PGconn *conn, const struct migration *m)
 			SVC_LOG_STR("file", m->name), SVC_LOG_END);
 		return SVC_EINVAL;
 	}
-	r = PQexecParams(conn,
-			 "INSERT INTO schema_migrations (version, name, checksum)"
-			 " VALUES ($1, $2, $3)",
-			 3, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(
+		conn,
+		"INSERT INTO schema_migrations (version, name, checksum)"
+		" VALUES ($1, $2, $3)",
+		3, NULL, params, NULL, NULL, 0);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 	PQclear(r);
 	if (!ok || !exec_ok(conn, "COMMIT")) {

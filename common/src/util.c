@@ -25,7 +25,8 @@ svc_uuid_v4(char out[SVC_UUID_LEN + 1])
 	char *p = out;
 
 	if (svc_random_bytes(b, sizeof(b)) != SVC_OK) {
-		/* RAND_bytes only fails when the system has no entropy at all. */
+		/* RAND_bytes only fails when the system has no entropy at all.
+		 */
 		for (unsigned i = 0; i < sizeof(b); i++)
 			b[i] = (unsigned char)(svc_now_ms() * 31 + i * 7);
 	}

@@ -19,21 +19,24 @@
 #include "svc/util.h"
 
 #define LIST_DEFAULT 20
-#define LIST_MAX 100
-#define IDS_MAX 100
-#define MAX_PRICE 9007199254740991LL /* 2^53 - 1: exact in every JSON reader */
+#define LIST_MAX     100
+#define IDS_MAX	     100
+/* 2^53 - 1: the largest integer every JSON reader holds exactly. */
+#define MAX_PRICE 9007199254740991LL
 
 /*
  * A product row as the API shows it, compact JSON. Written out in each
  * statement (not a SQL function, which PostgreSQL would plan again on
  * every call) so it is planned once, when the statement is prepared.
  */
-#define PRODUCT_JSON(p)                                                     \
-	"(SELECT row_to_json(j) FROM (SELECT " p ".id, " p ".sku, " p       \
-	".name, " p ".description, " p ".price_cents, " p ".currency, " p   \
-	".available, " p ".version, rfc3339(" p ".created_at) AS created_at," \
+#define PRODUCT_JSON(p)                                                        \
+	"(SELECT row_to_json(j) FROM (SELECT " p ".id, " p ".sku, " p          \
+	".name, " p ".description, " p ".price_cents, " p ".currency, " p      \
+	".available, " p ".version, rfc3339(" p ".created_at) AS created_at,"  \
 	" rfc3339(" p ".updated_at) AS updated_at) j)"
 
+/* SQL reads best as written; keep clang-format's hands off it. */
+/* clang-format off */
 const struct svc_db_stmt products_statements[] = {
 	{ "product_get",
 	  "SELECT " PRODUCT_JSON("p") "::text, p.version FROM products p"
@@ -95,6 +98,7 @@ const struct svc_db_stmt products_statements[] = {
 	  "SELECT version FROM products WHERE id = $1", SVC_DB_IDEMPOTENT },
 	{ NULL, NULL, 0 },
 };
+/* clang-format on */
 
 /* The thread's connection, or a 503 when the database is unreachable. */
 static struct svc_db *
@@ -115,8 +119,8 @@ path_id(struct svc_req *req, struct svc_res *res)
 	const char *id = svc_req_param(req, "id");
 
 	if (!svc_uuid_valid(id)) {
-		svc_res_problem(res, 404, "not_found", "product %.64s not found",
-				id);
+		svc_res_problem(res, 404, "not_found",
+				"product %.64s not found", id);
 		return NULL;
 	}
 	return id;
@@ -160,8 +164,9 @@ single_line(struct svc_res *res, const char *field, const char *s)
 {
 	for (; s != NULL && *s != '\0'; s++) {
 		if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-			svc_res_field_error(res, field,
-					    "must not contain control characters");
+			svc_res_field_error(
+				res, field,
+				"must not contain control characters");
 			return false;
 		}
 	}
@@ -197,7 +202,8 @@ read_fields(struct svc_res *res, json_t *body, bool required, struct fields *f)
 	memset(f, 0, sizeof(*f));
 	if (svc_json_string(res, body, "sku", 1, 64, required, &f->sku, NULL))
 		single_line(res, "sku", f->sku);
-	if (svc_json_string(res, body, "name", 1, 200, required, &f->name, NULL))
+	if (svc_json_string(res, body, "name", 1, 200, required, &f->name,
+			    NULL))
 		single_line(res, "name", f->name);
 	/* description may be null: it clears the description. */
 	f->has_description = desc != NULL;
@@ -435,8 +441,9 @@ products_list(struct svc_req *req, struct svc_res *res)
 	}
 	if (after != NULL && after[0] != '\0' && ids == NULL &&
 	    !parse_cursor(req, after, &created_at, &id))
-		return svc_res_problem(res, 400, "invalid_parameter",
-				       "after is not a cursor this service issued");
+		return svc_res_problem(
+			res, 400, "invalid_parameter",
+			"after is not a cursor this service issued");
 	db = get_db(res);
 	if (db == NULL)
 		return SVC_EUNAVAIL;
@@ -452,8 +459,9 @@ products_list(struct svc_req *req, struct svc_res *res)
 		rc = svc_db_exec(db, "product_list_first", 1, params, &r);
 	}
 	if (rc == SVC_EINVAL)
-		return svc_res_problem(res, 400, "invalid_parameter",
-				       "after is not a cursor this service issued");
+		return svc_res_problem(
+			res, 400, "invalid_parameter",
+			"after is not a cursor this service issued");
 	if (rc != SVC_OK)
 		return rc;
 	rc = write_page(req, res, r, (int)limit, ids == NULL);
@@ -492,8 +500,9 @@ version_precondition(struct svc_req *req, struct svc_res *res)
 	const char *v = if_match(req);
 
 	if (v != NULL && v[0] == '\0')
-		svc_res_problem(res, 400, "invalid_header",
-				"If-Match must be a version in quotes, like \"3\"");
+		svc_res_problem(
+			res, 400, "invalid_header",
+			"If-Match must be a version in quotes, like \"3\"");
 	return v;
 }
 

@@ -144,8 +144,8 @@ auth_header(const char *role)
 	char *out = slots[next++ % 4], token[1024];
 	const char *secret = env_or_fail("JWT_SECRET");
 
-	ck_assert_int_eq(svc_jwt_mint("tests", role, (long long)time(NULL),
-				      600, (const unsigned char *)secret,
+	ck_assert_int_eq(svc_jwt_mint("tests", role, (long long)time(NULL), 600,
+				      (const unsigned char *)secret,
 				      strlen(secret), token, sizeof(token)),
 			 0);
 	snprintf(out, sizeof(slots[0]), "Authorization: Bearer %s", token);

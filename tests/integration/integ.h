@@ -13,10 +13,10 @@
 
 struct http_resp {
 	long status;
-	char *body;	 /* NUL-terminated */
+	char *body; /* NUL-terminated */
 	size_t len;
-	char *headers;	 /* raw header block, "Name: value\r\n" lines */
-	json_t *json;	 /* parsed body, or NULL */
+	char *headers; /* raw header block, "Name: value\r\n" lines */
+	json_t *json;  /* parsed body, or NULL */
 };
 
 /*

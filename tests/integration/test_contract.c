@@ -28,8 +28,8 @@ static const char *const services[] = {
 #define NSERVICES ((int)(sizeof(services) / sizeof(services[0])))
 
 /* The operation keys OpenAPI knows; "trace" is left out on purpose. */
-static const char *const methods[] = { "get",    "put",  "post",   "patch",
-	                               "delete", "head", "options" };
+static const char *const methods[] = { "get",	 "put",	 "post",   "patch",
+				       "delete", "head", "options" };
 
 /* Differences past this much text are counted, not listed. */
 #define REPORT_MAX 3000
@@ -50,12 +50,12 @@ ops_add(struct ops *l, const char *method, const char *path)
 	struct op *o;
 
 	ck_assert_msg(strlen(method) < sizeof(o->method) &&
-	                      strlen(path) < sizeof(o->path),
-	              "operation too long: %.32s %.300s", method, path);
+			      strlen(path) < sizeof(o->path),
+		      "operation too long: %.32s %.300s", method, path);
 	if (l->n == l->cap) {
 		int cap = l->cap ? l->cap * 2 : 16;
 		struct op *items =
-		        realloc(l->items, sizeof(*items) * (size_t)cap);
+			realloc(l->items, sizeof(*items) * (size_t)cap);
 
 		ck_assert_ptr_nonnull(items);
 		l->items = items;
@@ -125,8 +125,8 @@ parse_routes(const char *text, struct ops *out)
 		if (line[0] == '\0')
 			continue;
 		ck_assert_msg(sp != NULL && sp[1] == '/' &&
-		                      strchr(sp + 1, ' ') == NULL,
-		              "unexpected route line \"%.300s\"", line);
+				      strchr(sp + 1, ' ') == NULL,
+			      "unexpected route line \"%.300s\"", line);
 		*sp = '\0';
 		ops_add(out, line, sp + 1);
 	}
@@ -195,7 +195,7 @@ parse_spec(const char *text, struct ops *out)
 			continue;
 		if (indent == 0) {
 			in_paths = block_key(line, key, sizeof(key)) &&
-			           strcmp(key, "paths") == 0;
+				   strcmp(key, "paths") == 0;
 			path[0] = '\0';
 		} else if (!in_paths) {
 			continue;
@@ -205,8 +205,8 @@ parse_spec(const char *text, struct ops *out)
 				key[0] = '\0';
 			strcpy(path, key);
 		} else if (indent == 4 && path[0] != '\0' &&
-		           block_key(line + 4, key, sizeof(key)) &&
-		           is_method(key)) {
+			   block_key(line + 4, key, sizeof(key)) &&
+			   is_method(key)) {
 			ops_add(out, key, path);
 		}
 	}
@@ -256,7 +256,7 @@ load_routes(const char *svc, struct ops *out)
 	if (bin == NULL || bin[0] == '\0')
 		bin = "build";
 	ck_assert_msg(strchr(bin, '\'') == NULL, "BIN_DIR has a quote: %s",
-	              bin);
+		      bin);
 	snprintf(cmd, sizeof(cmd), "'%s/%s' routes", bin, svc);
 	rc = run_cmd(cmd, &text);
 	ck_assert_msg(rc == 0, "`%s` exited with status %d", cmd, rc);
@@ -273,7 +273,7 @@ load_spec(const char *svc, struct ops *out, char *path, size_t size)
 	snprintf(path, size, "docs/api/%s.yaml", svc);
 	text = read_text(path);
 	ck_assert_msg(text != NULL, "cannot read %s: %s", path,
-	              strerror(errno));
+		      strerror(errno));
 	parse_spec(text, out);
 	free(text);
 }
@@ -294,7 +294,7 @@ note(char *report, size_t *used, int *count, const char *what,
 	if (*used == REPORT_MAX)
 		return;
 	n = snprintf(report + *used, room, "\n  %s: %s %s", what, o->method,
-	             o->path);
+		     o->path);
 	if (n >= 0 && (size_t)n < room) {
 		*used += (size_t)n;
 		return;
@@ -315,7 +315,7 @@ START_TEST(test_routes_match_spec)
 	load_spec(svc, &spec, doc, sizeof(doc));
 	for (int i = 0; i < routes.n; i++)
 		if (!ops_has(&spec, routes.items[i].method,
-		             routes.items[i].path))
+			     routes.items[i].path))
 			note(report, &used, &diffs, "served but not documented",
 			     &routes.items[i]);
 	for (int i = 0; i < spec.n; i++)
@@ -323,8 +323,8 @@ START_TEST(test_routes_match_spec)
 			note(report, &used, &diffs, "documented but not served",
 			     &spec.items[i]);
 	ck_assert_msg(diffs == 0,
-	              "%s: %d difference%s between `%s routes` and %s:%s", svc,
-	              diffs, diffs == 1 ? "" : "s", svc, doc, report);
+		      "%s: %d difference%s between `%s routes` and %s:%s", svc,
+		      diffs, diffs == 1 ? "" : "s", svc, doc, report);
 	ops_cleanup(&routes);
 	ops_cleanup(&spec);
 }
@@ -340,12 +340,12 @@ START_TEST(test_spec_parser_finds_operations)
 	load_routes(svc, &routes);
 	load_spec(svc, &spec, doc, sizeof(doc));
 	ck_assert_msg(spec.n >= routes.n,
-	              "%s: found %d operations in %s but %d routes", svc,
-	              spec.n, doc, routes.n);
+		      "%s: found %d operations in %s but %d routes", svc,
+		      spec.n, doc, routes.n);
 	ck_assert_msg(ops_has(&spec, "GET", "/health"),
-	              "%s: GET /health not found in %s", svc, doc);
+		      "%s: GET /health not found in %s", svc, doc);
 	ck_assert_msg(ops_has(&routes, "GET", "/health"),
-	              "%s: GET /health not in the route table", svc);
+		      "%s: GET /health not in the route table", svc);
 	ops_cleanup(&routes);
 	ops_cleanup(&spec);
 }
@@ -355,27 +355,27 @@ END_TEST
 START_TEST(test_spec_parser_layout)
 {
 	static const char text[] = "openapi: 3.1.0\n"
-	                           "info:\n"
-	                           "  description: |\n"
-	                           "    get:\n"
-	                           "paths:\n"
-	                           "  # /commented:\n"
-	                           "  /a:\n"
-	                           "    get:\n"
-	                           "      description: |\n"
-	                           "        post:\n"
-	                           "    parameters:\n"
-	                           "      - name: x\n"
-	                           "    patch: # a comment\r\n"
-	                           "  '/b/{id}':\n"
-	                           "    delete:\n"
-	                           "    GET:\n"
-	                           "    summary: get:\n"
-	                           "  notapath:\n"
-	                           "    put:\n"
-	                           "components:\n"
-	                           "  /c:\n"
-	                           "    put:\n";
+				   "info:\n"
+				   "  description: |\n"
+				   "    get:\n"
+				   "paths:\n"
+				   "  # /commented:\n"
+				   "  /a:\n"
+				   "    get:\n"
+				   "      description: |\n"
+				   "        post:\n"
+				   "    parameters:\n"
+				   "      - name: x\n"
+				   "    patch: # a comment\r\n"
+				   "  '/b/{id}':\n"
+				   "    delete:\n"
+				   "    GET:\n"
+				   "    summary: get:\n"
+				   "  notapath:\n"
+				   "    put:\n"
+				   "components:\n"
+				   "  /c:\n"
+				   "    put:\n";
 	struct ops spec = { 0 };
 
 	parse_spec(text, &spec);
@@ -395,7 +395,7 @@ contract_suite(void)
 
 	tcase_add_test(tc, test_spec_parser_layout);
 	tcase_add_loop_test(tc, test_spec_parser_finds_operations, 0,
-	                    NSERVICES);
+			    NSERVICES);
 	tcase_add_loop_test(tc, test_routes_match_spec, 0, NSERVICES);
 	suite_add_tcase(s, tc);
 	return s;

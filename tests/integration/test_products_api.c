@@ -88,15 +88,16 @@ assert_problem(struct http_resp *r, long status, const char *error)
 static long long
 count_products(void)
 {
-	struct http_resp *r = http_do("GET", url(base(), "/api/v1/products?limit=100"),
-				      NULL, NULL);
+	struct http_resp *r = http_do(
+		"GET", url(base(), "/api/v1/products?limit=100"), NULL, NULL);
 	long long n = 0;
 	const char *next;
 
 	/* Walks every page: the number of products, for "nothing changed". */
 	for (;;) {
 		ck_assert_int_eq(r->status, 200);
-		n += (long long)json_array_size(json_object_get(r->json, "items"));
+		n += (long long)json_array_size(
+			json_object_get(r->json, "items"));
 		next = json_string_value(json_object_get(r->json, "next"));
 		if (next == NULL)
 			break;
@@ -105,7 +106,8 @@ count_products(void)
 
 			http_free(r);
 			r = http_do("GET",
-				    url(base(), "/api/v1/products?limit=100&after=%s",
+				    url(base(),
+					"/api/v1/products?limit=100&after=%s",
 					cursor),
 				    NULL, NULL);
 			free(cursor);
@@ -122,24 +124,28 @@ START_TEST(create_get_roundtrip)
 	struct http_resp *r, *g;
 	json_t *p;
 
-	snprintf(body, sizeof(body),
-		 "{\"sku\":\"%s\",\"name\":\"Blue mug\",\"description\":\"350 ml\","
-		 "\"price_cents\":1299,\"currency\":\"EUR\"}",
-		 sku);
+	snprintf(
+		body, sizeof(body),
+		"{\"sku\":\"%s\",\"name\":\"Blue mug\",\"description\":\"350 ml\","
+		"\"price_cents\":1299,\"currency\":\"EUR\"}",
+		sku);
 	r = create(body);
 	ck_assert_int_eq(r->status, 201);
 	p = r->json;
 	ck_assert_str_eq(json_string_value(json_object_get(p, "sku")), sku);
-	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "Blue mug");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")),
+			 "Blue mug");
 	ck_assert_str_eq(json_string_value(json_object_get(p, "description")),
 			 "350 ml");
 	ck_assert_int_eq(json_integer_value(json_object_get(p, "price_cents")),
 			 1299);
-	ck_assert_str_eq(json_string_value(json_object_get(p, "currency")), "EUR");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "currency")),
+			 "EUR");
 	ck_assert(json_is_false(json_object_get(p, "available")));
 	ck_assert_int_eq(json_integer_value(json_object_get(p, "version")), 1);
 	ck_assert(svc_uuid_valid(json_string_value(json_object_get(p, "id"))));
-	ck_assert_ptr_nonnull(json_string_value(json_object_get(p, "created_at")));
+	ck_assert_ptr_nonnull(
+		json_string_value(json_object_get(p, "created_at")));
 	ck_assert_str_eq(json_string_value(json_object_get(p, "created_at")),
 			 json_string_value(json_object_get(p, "updated_at")));
 	loc = http_header(r, "Location");
@@ -173,8 +179,8 @@ START_TEST(every_response_has_standard_headers)
 
 	for (unsigned p = 0; p < 4; p++) {
 		const char *h[] = { "X-Request-ID: test-req-42", NULL };
-		struct http_resp *r = http_do("GET", url(base(), "%s", paths[p]),
-					      h, NULL);
+		struct http_resp *r =
+			http_do("GET", url(base(), "%s", paths[p]), h, NULL);
 		char *rid = http_header(r, "X-Request-ID");
 
 		ck_assert_str_eq(rid, "test-req-42");
@@ -194,16 +200,18 @@ END_TEST
 
 START_TEST(request_id_generated_when_absent)
 {
-	struct http_resp *r = http_do("GET", url(base(), "/api/v1/products/%s",
-						 "00000000-0000-4000-8000-000000000000"),
-				      NULL, NULL);
+	struct http_resp *r =
+		http_do("GET",
+			url(base(), "/api/v1/products/%s",
+			    "00000000-0000-4000-8000-000000000000"),
+			NULL, NULL);
 	char *rid = http_header(r, "X-Request-ID");
 
 	assert_problem(r, 404, "not_found");
 	ck_assert_ptr_nonnull(rid);
 	ck_assert(svc_uuid_valid(rid));
-	ck_assert_str_eq(json_string_value(json_object_get(r->json, "request_id")),
-			 rid);
+	ck_assert_str_eq(
+		json_string_value(json_object_get(r->json, "request_id")), rid);
 	free(rid);
 	http_free(r);
 }
@@ -240,8 +248,8 @@ START_TEST(bad_bodies_change_nothing)
 		  "\"currency\":\"EUR\"}",
 		  400, NULL },
 		{ "{}", 422, "sku" },
-		{ "{\"name\":\"n\",\"price_cents\":1,\"currency\":\"EUR\"}", 422,
-		  "sku" },
+		{ "{\"name\":\"n\",\"price_cents\":1,\"currency\":\"EUR\"}",
+		  422, "sku" },
 		{ "{\"sku\":12,\"name\":\"n\",\"price_cents\":1,\"currency\":\"EUR\"}",
 		  422, "sku" },
 		{ "{\"sku\":\"s\",\"name\":\"n\",\"price_cents\":\"100\","
@@ -279,7 +287,8 @@ START_TEST(bad_bodies_change_nothing)
 
 		ck_assert_msg(r->status == cases[i].status,
 			      "case %u (%s): got %ld, want %ld: %s", i,
-			      cases[i].body, r->status, cases[i].status, r->body);
+			      cases[i].body, r->status, cases[i].status,
+			      r->body);
 		assert_problem(r, cases[i].status, NULL);
 		if (cases[i].field != NULL) {
 			errs = json_object_get(r->json, "errors");
@@ -372,9 +381,10 @@ START_TEST(auth_is_enforced)
 			   "\"currency\":\"EUR\"}";
 	const char *secret = env_or_fail("JWT_SECRET");
 	char forged[1200], expired[1200], token[1024];
-	const char *none = "Authorization: Bearer "
-			   "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
-			   "eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.";
+	const char *none =
+		"Authorization: Bearer "
+		"eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0."
+		"eyJzdWIiOiJ4Iiwicm9sZSI6ImFkbWluIiwiZXhwIjo0MTAyNDQ0ODAwfQ.";
 	const char *other_key = "another-secret-another-secret-another";
 	struct http_resp *r;
 
@@ -435,7 +445,8 @@ END_TEST
 START_TEST(unknown_and_malformed_ids_are_404)
 {
 	const char *ids[] = { "00000000-0000-4000-8000-000000000000", "42",
-			      "not-a-uuid", "00000000-0000-4000-8000-00000000000g",
+			      "not-a-uuid",
+			      "00000000-0000-4000-8000-00000000000g",
 			      "%27%3B%20DROP%20TABLE%20products%3B--" };
 
 	for (unsigned i = 0; i < 5; i++) {
@@ -450,8 +461,9 @@ START_TEST(unknown_and_malformed_ids_are_404)
 			    h, "{\"name\":\"x\"}");
 		assert_problem(r, 404, "not_found");
 		http_free(r);
-		r = http_do("DELETE", url(base(), "/api/v1/products/%s", ids[i]),
-			    h, NULL);
+		r = http_do("DELETE",
+			    url(base(), "/api/v1/products/%s", ids[i]), h,
+			    NULL);
 		assert_problem(r, 404, "not_found");
 		http_free(r);
 	}
@@ -460,8 +472,8 @@ END_TEST
 
 START_TEST(wrong_method_is_405_with_allow)
 {
-	struct http_resp *r = http_do("PUT", url(base(), "/api/v1/products"),
-				      NULL, NULL);
+	struct http_resp *r =
+		http_do("PUT", url(base(), "/api/v1/products"), NULL, NULL);
 	char *allow = http_header(r, "Allow");
 
 	assert_problem(r, 405, "method_not_allowed");
@@ -487,11 +499,12 @@ START_TEST(patch_with_if_match)
 		r = http_do("PATCH", url(base(), "/api/v1/products/%s", idc), h,
 			    "{\"price_cents\":750,\"name\":\"Renamed\"}");
 		ck_assert_int_eq(r->status, 200);
-		ck_assert_int_eq(json_integer_value(
-					 json_object_get(r->json, "price_cents")),
+		ck_assert_int_eq(json_integer_value(json_object_get(
+					 r->json, "price_cents")),
 				 750);
-		ck_assert_str_eq(json_string_value(json_object_get(r->json, "name")),
-				 "Renamed");
+		ck_assert_str_eq(
+			json_string_value(json_object_get(r->json, "name")),
+			"Renamed");
 		ck_assert_int_eq(
 			json_integer_value(json_object_get(r->json, "version")),
 			2);
@@ -506,10 +519,10 @@ START_TEST(patch_with_if_match)
 			    "{\"price_cents\":1}");
 		assert_problem(r, 412, "version_mismatch");
 		http_free(r);
-		r = http_do("GET", url(base(), "/api/v1/products/%s", idc), NULL,
-			    NULL);
-		ck_assert_int_eq(json_integer_value(
-					 json_object_get(r->json, "price_cents")),
+		r = http_do("GET", url(base(), "/api/v1/products/%s", idc),
+			    NULL, NULL);
+		ck_assert_int_eq(json_integer_value(json_object_get(
+					 r->json, "price_cents")),
 				 750);
 		http_free(r);
 	}
@@ -556,14 +569,18 @@ START_TEST(keyset_pagination_visits_each_once)
 	int pages = 0;
 
 	for (int i = 0; i < 7; i++)
-		snprintf(ids[i], sizeof(ids[i]), "%s", create_ok(fresh_sku(), i));
+		snprintf(ids[i], sizeof(ids[i]), "%s",
+			 create_ok(fresh_sku(), i));
 	for (;;) {
 		struct http_resp *r =
 			cursor ? http_do("GET",
-					 url(base(), "/api/v1/products?limit=3&after=%s",
+					 url(base(),
+					     "/api/v1/products?limit=3&after=%s",
 					     cursor),
 					 NULL, NULL)
-			       : http_do("GET", url(base(), "/api/v1/products?limit=3"),
+			       : http_do("GET",
+					 url(base(),
+					     "/api/v1/products?limit=3"),
 					 NULL, NULL);
 		json_t *items = json_object_get(r->json, "items"), *it;
 		json_t *next = json_object_get(r->json, "next");
@@ -574,7 +591,8 @@ START_TEST(keyset_pagination_visits_each_once)
 		ck_assert(json_is_string(next) || json_is_null(next));
 		json_array_foreach(items, k, it)
 		{
-			const char *id = json_string_value(json_object_get(it, "id"));
+			const char *id =
+				json_string_value(json_object_get(it, "id"));
 
 			for (int i = 0; i < 7; i++)
 				if (strcmp(id, ids[i]) == 0)
@@ -614,9 +632,10 @@ END_TEST
 
 START_TEST(bad_query_parameters_are_400)
 {
-	const char *qs[] = { "limit=abc", "limit=0", "limit=-5",
-			     "limit=99999999999999999999", "after=garbage",
-			     "after=MjAyNnwx", "ids=1,2,3" };
+	const char *qs[] = { "limit=abc",     "limit=0",
+			     "limit=-5",      "limit=99999999999999999999",
+			     "after=garbage", "after=MjAyNnwx",
+			     "ids=1,2,3" };
 
 	for (unsigned i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
 		struct http_resp *r = http_do(
@@ -644,9 +663,10 @@ END_TEST
 START_TEST(sql_metacharacters_stored_verbatim)
 {
 	const char *name = "Robert'); DROP TABLE products;-- \\\" %_ $1";
-	json_t *body = json_pack("{s:s, s:s, s:s, s:i, s:s}", "sku", fresh_sku(),
-				 "name", name, "description", "' OR 1=1 --",
-				 "price_cents", 1, "currency", "GBP");
+	json_t *body =
+		json_pack("{s:s, s:s, s:s, s:i, s:s}", "sku", fresh_sku(),
+			  "name", name, "description", "' OR 1=1 --",
+			  "price_cents", 1, "currency", "GBP");
 	char *text = json_dumps(body, 0);
 	struct http_resp *r = create(text), *g;
 
@@ -657,8 +677,9 @@ START_TEST(sql_metacharacters_stored_verbatim)
 		    NULL, NULL);
 	ck_assert_str_eq(json_string_value(json_object_get(g->json, "name")),
 			 name);
-	ck_assert_str_eq(json_string_value(json_object_get(g->json, "description")),
-			 "' OR 1=1 --");
+	ck_assert_str_eq(
+		json_string_value(json_object_get(g->json, "description")),
+		"' OR 1=1 --");
 	http_free(g);
 	http_free(r);
 	free(text);
@@ -668,14 +689,16 @@ END_TEST
 
 START_TEST(health_endpoints)
 {
-	struct http_resp *r = http_do("GET", url(base(), "/health"), NULL, NULL);
+	struct http_resp *r =
+		http_do("GET", url(base(), "/health"), NULL, NULL);
 	json_t *db;
 
 	ck_assert_int_eq(r->status, 200);
 	ck_assert_str_eq(json_string_value(json_object_get(r->json, "status")),
 			 "healthy");
 	db = json_object_get(json_object_get(r->json, "checks"), "database");
-	ck_assert_str_eq(json_string_value(json_object_get(db, "status")), "up");
+	ck_assert_str_eq(json_string_value(json_object_get(db, "status")),
+			 "up");
 	ck_assert_ptr_nonnull(json_object_get(r->json, "timestamp"));
 	http_free(r);
 	r = http_do("GET", url(base(), "/health/live"), NULL, NULL);

@@ -66,7 +66,8 @@ START_TEST(bad_config_exits_2_naming_the_key)
 		char *out = NULL;
 		int rc = run_with(cases[i].env, "", &out);
 
-		ck_assert_msg(rc == 2, "%s: exit %d: %s", cases[i].env, rc, out);
+		ck_assert_msg(rc == 2, "%s: exit %d: %s", cases[i].env, rc,
+			      out);
 		ck_assert_msg(strstr(out, cases[i].key) != NULL, "%s: %s",
 			      cases[i].env, out);
 		/* one line */
@@ -92,8 +93,8 @@ START_TEST(subcommands)
 	ck_assert_ptr_nonnull(strstr(out, "GET /api/v1/products/{id}\n"));
 	ck_assert_ptr_nonnull(strstr(out, "GET /health/ready\n"));
 	free(out);
-	ck_assert_int_eq(run_with("", "token --role service --sub orders", &out),
-			 0);
+	ck_assert_int_eq(
+		run_with("", "token --role service --sub orders", &out), 0);
 	ck_assert_int_eq(count(out, "."), 2);
 	free(out);
 }
@@ -146,7 +147,8 @@ START_TEST(migrations_story)
 
 	snprintf(env, sizeof(env), "%s MIGRATIONS_DIR=%s", scratch_env(), dir);
 
-	/* Two at once: the advisory lock makes one wait; each file runs once. */
+	/* Two at once: the advisory lock makes one wait; each file runs once.
+	 */
 	snprintf(cmd, sizeof(cmd),
 		 "(env %s %s migrate & env %s %s migrate & wait) 2>&1", env,
 		 bin(), env, bin());
@@ -213,9 +215,10 @@ START_TEST(keep_alive_reuses_the_connection)
 
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
 	for (int i = 0; i < 3; i++) {
-		curl_easy_setopt(c, CURLOPT_URL,
-				 url(env_or_fail("PRODUCTS_URL"), "%s",
-				     i == 1 ? "/nope" : "/api/v1/products?limit=1"));
+		curl_easy_setopt(
+			c, CURLOPT_URL,
+			url(env_or_fail("PRODUCTS_URL"), "%s",
+			    i == 1 ? "/nope" : "/api/v1/products?limit=1"));
 		ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
@@ -271,7 +274,8 @@ START_TEST(sigterm_exits_cleanly)
 		execl(bin(), bin(), (char *)NULL);
 		_exit(127);
 	}
-	snprintf(ready, sizeof(ready), "http://127.0.0.1:%s/health/ready", port);
+	snprintf(ready, sizeof(ready), "http://127.0.0.1:%s/health/ready",
+		 port);
 	ck_assert_msg(wait_ready(ready, 15000), "service did not become ready");
 	kill(pid, SIGTERM);
 	for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++)

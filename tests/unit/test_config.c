@@ -17,9 +17,9 @@
 #include "unit.h"
 
 static const char *const keys[] = {
-	"UT_A",    "UT_B",     "UT_C",      "UT_X",        "UT_Q",     "UT_S",
-	"UT_SP",   "UT_EMPTY", "UT_EQ",     "UT_MISMATCH", "UT_HASH",  "UT_INT",
-	"UT_BOOL", "UT_DUR",   "UT_SECRET", "UT_ENUM",     "ENV_FILE", NULL,
+	"UT_A",	   "UT_B",     "UT_C",	    "UT_X",	   "UT_Q",     "UT_S",
+	"UT_SP",   "UT_EMPTY", "UT_EQ",	    "UT_MISMATCH", "UT_HASH",  "UT_INT",
+	"UT_BOOL", "UT_DUR",   "UT_SECRET", "UT_ENUM",	   "ENV_FILE", NULL,
 };
 
 static char env_path[64];
@@ -78,8 +78,8 @@ assert_error_names(const char *key)
 
 	ck_assert(!svc_config_ok());
 	ck_assert_msg(strncmp(svc_config_error(), key, n) == 0 &&
-	                      svc_config_error()[n] == ':',
-	              "error \"%s\" does not name %s", svc_config_error(), key);
+			      svc_config_error()[n] == ':',
+		      "error \"%s\" does not name %s", svc_config_error(), key);
 }
 
 /* --- sources --- */
@@ -100,17 +100,17 @@ END_TEST
 START_TEST(file_syntax)
 {
 	write_env("# a comment line\n"
-	          "\n"
-	          "   # an indented comment\n"
-	          "export UT_X=exported\n"
-	          "UT_Q=\"a quoted value\"\n"
-	          "UT_S='single quoted'\n"
-	          "  UT_SP  =  spaced out  \n"
-	          "UT_EMPTY=\n"
-	          "UT_EQ=a=b=c\n"
-	          "UT_MISMATCH=\"open'\n"
-	          "UT_HASH=p#ss\r\n"
-	          "UT_A=no newline at the end");
+		  "\n"
+		  "   # an indented comment\n"
+		  "export UT_X=exported\n"
+		  "UT_Q=\"a quoted value\"\n"
+		  "UT_S='single quoted'\n"
+		  "  UT_SP  =  spaced out  \n"
+		  "UT_EMPTY=\n"
+		  "UT_EQ=a=b=c\n"
+		  "UT_MISMATCH=\"open'\n"
+		  "UT_HASH=p#ss\r\n"
+		  "UT_A=no newline at the end");
 	ck_assert_int_eq(svc_config_load(env_path), SVC_OK);
 	ck_assert_str_eq(svc_config_get("UT_X"), "exported");
 	ck_assert_str_eq(svc_config_get("UT_Q"), "a quoted value");
@@ -208,12 +208,12 @@ START_TEST(explicit_missing_file_is_an_error)
 	ck_assert_int_eq(svc_config_load(NULL), SVC_EINVAL);
 	assert_error_names("ENV_FILE");
 	ck_assert_ptr_nonnull(
-	        strstr(svc_config_error(), "/nonexistent/unit/.env"));
+		strstr(svc_config_error(), "/nonexistent/unit/.env"));
 
 	svc_config_reset();
 	unsetenv("ENV_FILE");
 	ck_assert_int_eq(svc_config_load("/nonexistent/unit/other.env"),
-	                 SVC_EINVAL);
+			 SVC_EINVAL);
 	assert_error_names("ENV_FILE");
 }
 END_TEST
@@ -256,8 +256,8 @@ START_TEST(int_out_of_range)
 	ck_assert_int_eq(svc_config_int("UT_INT", 8081, 1, 65535), 8081);
 	assert_error_names("UT_INT");
 	ck_assert_str_eq(
-	        svc_config_error(),
-	        "UT_INT: must be an integer in 1..65535, got \"70000\"");
+		svc_config_error(),
+		"UT_INT: must be an integer in 1..65535, got \"70000\"");
 
 	svc_config_reset();
 	setenv("UT_INT", "0", 1);
@@ -286,7 +286,7 @@ START_TEST(int_garbage_gives_default_and_error)
 	ck_assert_int_eq(svc_config_int("UT_INT", 77, 0, 1000000), 77);
 	assert_error_names("UT_INT");
 	ck_assert_msg(strstr(svc_config_error(), "integer") != NULL, "%s",
-	              svc_config_error());
+		      svc_config_error());
 }
 END_TEST
 
@@ -298,10 +298,10 @@ START_TEST(bool_forms)
 		const char *text;
 		bool value;
 	} forms[] = {
-		{ "true", true },   { "TRUE", true },   { "1", true },
-		{ "yes", true },    { "Yes", true },    { "on", true },
+		{ "true", true },   { "TRUE", true },	{ "1", true },
+		{ "yes", true },    { "Yes", true },	{ "on", true },
 		{ "false", false }, { "False", false }, { "0", false },
-		{ "no", false },    { "NO", false },    { "off", false },
+		{ "no", false },    { "NO", false },	{ "off", false },
 	};
 
 	ck_assert(svc_config_bool("UT_BOOL", true));
@@ -309,8 +309,8 @@ START_TEST(bool_forms)
 	for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		setenv("UT_BOOL", forms[i].text, 1);
 		ck_assert_msg(svc_config_bool("UT_BOOL", !forms[i].value) ==
-		                      forms[i].value,
-		              "%s", forms[i].text);
+				      forms[i].value,
+			      "%s", forms[i].text);
 	}
 	ck_assert(svc_config_ok());
 }
@@ -341,17 +341,17 @@ START_TEST(duration_forms)
 		{ "250ms", 250 },    { "30s", 30000 },
 		{ "5m", 300000 },    { "1h", 3600000 },
 		{ "10", 10000 },     { "0", 0 },
-		{ "0ms", 0 },        { "1000000ms", 1000000 },
+		{ "0ms", 0 },	     { "1000000ms", 1000000 },
 		{ "24h", 86400000 },
 	};
 
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "30s", 0, 86400000),
-	                 30000);
+			 30000);
 	for (unsigned i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
 		setenv("UT_DUR", forms[i].text, 1);
 		ck_assert_msg(svc_config_duration_ms("UT_DUR", "7s", 0,
-		                                     86400000) == forms[i].ms,
-		              "%s", forms[i].text);
+						     86400000) == forms[i].ms,
+			      "%s", forms[i].text);
 	}
 	ck_assert(svc_config_ok());
 }
@@ -367,7 +367,7 @@ START_TEST(duration_garbage_gives_default_and_error)
 {
 	setenv("UT_DUR", bad_durations[_i], 1);
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "7s", 0, 86400000),
-	                 7000);
+			 7000);
 	assert_error_names("UT_DUR");
 	ck_assert_ptr_nonnull(strstr(svc_config_error(), "duration"));
 }
@@ -377,23 +377,23 @@ START_TEST(duration_out_of_range)
 {
 	setenv("UT_DUR", "2h", 1);
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "1m", 1000, 3600000),
-	                 60000);
+			 60000);
 	assert_error_names("UT_DUR");
 
 	svc_config_reset();
 	setenv("UT_DUR", "999ms", 1);
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "1m", 1000, 3600000),
-	                 60000);
+			 60000);
 	assert_error_names("UT_DUR");
 
 	/* The bounds themselves are allowed. */
 	svc_config_reset();
 	setenv("UT_DUR", "1s", 1);
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "1m", 1000, 3600000),
-	                 1000);
+			 1000);
 	setenv("UT_DUR", "1h", 1);
 	ck_assert_int_eq(svc_config_duration_ms("UT_DUR", "1m", 1000, 3600000),
-	                 3600000);
+			 3600000);
 	ck_assert(svc_config_ok());
 }
 END_TEST
@@ -423,9 +423,9 @@ START_TEST(required_values)
 	svc_config_reset();
 	setenv("UT_SECRET", "0123456789abcdef0123456789abcdef", 1);
 	ck_assert_str_eq(svc_config_required("UT_SECRET", 32),
-	                 "0123456789abcdef0123456789abcdef");
+			 "0123456789abcdef0123456789abcdef");
 	ck_assert_str_eq(svc_config_required("UT_SECRET", 0),
-	                 "0123456789abcdef0123456789abcdef");
+			 "0123456789abcdef0123456789abcdef");
 	ck_assert(svc_config_ok());
 }
 END_TEST
@@ -487,13 +487,13 @@ config_suite(void)
 	tcase_add_test(typed, int_in_range);
 	tcase_add_test(typed, int_out_of_range);
 	tcase_add_loop_test(typed, int_garbage_gives_default_and_error, 0,
-	                    (int)(sizeof(bad_ints) / sizeof(bad_ints[0])));
+			    (int)(sizeof(bad_ints) / sizeof(bad_ints[0])));
 	tcase_add_test(typed, bool_forms);
 	tcase_add_test(typed, bool_garbage_gives_default_and_error);
 	tcase_add_test(typed, duration_forms);
 	tcase_add_loop_test(
-	        typed, duration_garbage_gives_default_and_error, 0,
-	        (int)(sizeof(bad_durations) / sizeof(bad_durations[0])));
+		typed, duration_garbage_gives_default_and_error, 0,
+		(int)(sizeof(bad_durations) / sizeof(bad_durations[0])));
 	tcase_add_test(typed, duration_out_of_range);
 	tcase_add_test(typed, required_values);
 	tcase_add_test(typed, enum_choices);

@@ -76,7 +76,7 @@ START_TEST(unknown_codes_are_internal_errors)
 		ck_assert_int_eq(svc_err_status(unknown[i]), 500);
 		ck_assert_str_eq(svc_err_code(unknown[i]), "internal_error");
 		ck_assert_str_eq(svc_strerror(unknown[i]),
-		                 svc_strerror(SVC_EINTERNAL));
+				 svc_strerror(SVC_EINTERNAL));
 	}
 }
 END_TEST

@@ -26,7 +26,7 @@
 
 static const unsigned char key[] = "http-unit-test-key-0123456789abcdefgh";
 static const unsigned char other_key[] =
-        "some-other-key-0123456789abcdefghijkl";
+	"some-other-key-0123456789abcdefghijkl";
 
 static struct svc_http *http;
 static int devnull = -1;
@@ -40,14 +40,14 @@ h_info(struct svc_req *req, struct svc_res *res)
 	const struct svc_jwt_claims *c = svc_req_claims(req);
 
 	return svc_res_json(
-	        res, 200,
-	        json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s?, s:s?}",
-	                  "method", svc_req_method(req), "path",
-	                  svc_req_path(req), "route", svc_req_route(req), "id",
-	                  svc_req_param(req, "id"), "x",
-	                  svc_req_param(req, "x"), "y", svc_req_param(req, "y"),
-	                  "has_json", svc_req_json(req) != NULL, "sub",
-	                  c ? c->sub : NULL, "role", c ? c->role : NULL));
+		res, 200,
+		json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:s?, s:s?}",
+			  "method", svc_req_method(req), "path",
+			  svc_req_path(req), "route", svc_req_route(req), "id",
+			  svc_req_param(req, "id"), "x",
+			  svc_req_param(req, "x"), "y", svc_req_param(req, "y"),
+			  "has_json", svc_req_json(req) != NULL, "sub",
+			  c ? c->sub : NULL, "role", c ? c->role : NULL));
 }
 
 static int
@@ -102,7 +102,7 @@ h_conflict(struct svc_req *req, struct svc_res *res)
 {
 	(void)req;
 	return svc_res_problem(res, 409, "duplicate_sku", "sku %s exists",
-	                       "x-1");
+			       "x-1");
 }
 
 /* Returns the error code -{n}. */
@@ -118,12 +118,12 @@ static int
 h_strings(struct svc_req *req, struct svc_res *res)
 {
 	static const char *const fields[] = { "long", "empty", "num", "null",
-		                              "absent" };
+					      "absent" };
 	const char *out;
 
 	for (unsigned i = 0; i < 5; i++)
 		svc_json_string(res, svc_req_json(req), fields[i], 1, 3, true,
-		                &out, NULL);
+				&out, NULL);
 	return SVC_OK;
 }
 
@@ -188,14 +188,14 @@ teardown(void)
 /* "Bearer <token>" for role, valid now (static buffer). */
 static const char *
 bearer_with(const char *role, long long iat, const unsigned char *k,
-            size_t klen)
+	    size_t klen)
 {
 	static char buf[600];
 
 	memcpy(buf, "Bearer ", 7);
 	ck_assert_int_eq(svc_jwt_mint("user-1", role, iat, 600, k, klen,
-	                              buf + 7, sizeof(buf) - 7),
-	                 SVC_OK);
+				      buf + 7, sizeof(buf) - 7),
+			 SVC_OK);
 	return buf;
 }
 
@@ -217,7 +217,7 @@ handle(struct svc_req *req)
 /* One request: any of ctype, body and auth may be NULL. */
 static struct svc_res *
 request(const char *method, const char *path, const char *ctype,
-        const char *body, const char *auth)
+	const char *body, const char *auth)
 {
 	struct svc_req *req = svc_req_new(method, path);
 	struct svc_res *res;
@@ -228,8 +228,8 @@ request(const char *method, const char *path, const char *ctype,
 		svc_req_add_header(req, "Authorization", auth);
 	if (body != NULL)
 		ck_assert_int_eq(
-		        svc_req_append_body(req, body, strlen(body), MAX_BODY),
-		        SVC_OK);
+			svc_req_append_body(req, body, strlen(body), MAX_BODY),
+			SVC_OK);
 	res = handle(req);
 	svc_req_free(req);
 	return res;
@@ -251,7 +251,7 @@ body_json(const struct svc_res *res)
 	json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
 
 	ck_assert_msg(j != NULL, "body is not JSON (%s): %.*s", err.text,
-	              (int)len, body);
+		      (int)len, body);
 	return j;
 }
 
@@ -276,7 +276,7 @@ assert_security_headers(const struct svc_res *res)
 		const char *v = svc_res_get_header(res, want[i][0]);
 
 		ck_assert_msg(v != NULL, "no %s on a %d", want[i][0],
-		              svc_res_status(res));
+			      svc_res_status(res));
 		ck_assert_str_eq(v, want[i][1]);
 	}
 	ck_assert_ptr_nonnull(svc_res_get_header(res, "X-Request-ID"));
@@ -292,14 +292,14 @@ assert_problem(const struct svc_res *res, int status, const char *error)
 	ck_assert_int_eq(svc_res_status(res), status);
 	ck_assert_ptr_nonnull(svc_res_get_header(res, "Content-Type"));
 	ck_assert_str_eq(svc_res_get_header(res, "Content-Type"),
-	                 "application/problem+json");
+			 "application/problem+json");
 	doc = body_json(res);
 	ck_assert(json_is_object(doc));
 	ck_assert_str_eq(member(doc, "type"), "about:blank");
 	ck_assert_ptr_nonnull(member(doc, "title"));
 	ck_assert(json_is_integer(json_object_get(doc, "status")));
 	ck_assert_int_eq(json_integer_value(json_object_get(doc, "status")),
-	                 status);
+			 status);
 	ck_assert_ptr_nonnull(member(doc, "detail"));
 	ck_assert_ptr_nonnull(member(doc, "error"));
 	ck_assert_str_eq(member(doc, "error"), error);
@@ -323,18 +323,18 @@ START_TEST(unknown_paths_are_404)
 {
 	static const char *const paths[] = {
 		"/nope",      "/items/",  "/items/1/extra", "/",
-		"/ITEMS",     "/items//", "//items",        "/a/1/b",
+		"/ITEMS",     "/items//", "//items",	    "/a/1/b",
 		"/a/1/b/2/c", "/a//b/2",  "items",
 	};
 
 	for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct svc_res *res =
-		        request("GET", paths[i], NULL, NULL, NULL);
+			request("GET", paths[i], NULL, NULL, NULL);
 		json_t *doc = assert_problem(res, 404, "not_found");
 
 		ck_assert_str_eq(member(doc, "title"), "Not Found");
 		ck_assert_msg(strstr(member(doc, "detail"), paths[i]) != NULL,
-		              "%s", member(doc, "detail"));
+			      "%s", member(doc, "detail"));
 		json_decref(doc);
 		svc_res_free(res);
 	}
@@ -357,12 +357,12 @@ START_TEST(wrong_methods_are_405_with_allow)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct svc_res *res = request(cases[i].method, cases[i].path,
-		                              NULL, NULL, NULL);
+					      NULL, NULL, NULL);
 		json_t *doc = assert_problem(res, 405, "method_not_allowed");
 
 		ck_assert_ptr_nonnull(svc_res_get_header(res, "Allow"));
 		ck_assert_str_eq(svc_res_get_header(res, "Allow"),
-		                 cases[i].allow);
+				 cases[i].allow);
 		ck_assert_str_eq(member(doc, "title"), "Method Not Allowed");
 		json_decref(doc);
 		svc_res_free(res);
@@ -417,8 +417,8 @@ END_TEST
 START_TEST(query_arguments_are_parsed)
 {
 	struct svc_req *req = svc_req_new(
-	        "GET", "/items?a=1&b=x%20y&c=p+q&d=%2B%26%3D&e=%zz&a=2&f=&"
-	               "g%5B%5D=h&&u=%C3%A9");
+		"GET", "/items?a=1&b=x%20y&c=p+q&d=%2B%26%3D&e=%zz&a=2&f=&"
+		       "g%5B%5D=h&&u=%C3%A9");
 	struct svc_res *res = handle(req);
 
 	ck_assert_int_eq(svc_res_status(res), 200);
@@ -470,7 +470,7 @@ rid_of(const char *sent, struct svc_res **out)
 	res = handle(req);
 	doc = assert_problem(res, 404, "not_found");
 	ck_assert_str_eq(svc_req_id(req),
-	                 svc_res_get_header(res, "X-Request-ID"));
+			 svc_res_get_header(res, "X-Request-ID"));
 	ck_assert_str_eq(member(doc, "request_id"), svc_req_id(req));
 	snprintf(rid, sizeof(rid), "%s", svc_req_id(req));
 	json_decref(doc);
@@ -504,7 +504,7 @@ END_TEST
 START_TEST(bad_request_ids_are_replaced)
 {
 	static const char *const bad[] = {
-		"",           "has space", "quote\"d",    "new\nline", "tab\t",
+		"",	      "has space", "quote\"d",	  "new\nline", "tab\t",
 		"semi;colon", "<script>",  "caf\xc3\xa9", "a,b",       "%41",
 	};
 	char long_id[130];
@@ -515,7 +515,7 @@ START_TEST(bad_request_ids_are_replaced)
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		rid = rid_of(bad[i], &res);
 		ck_assert_msg(svc_uuid_valid(rid), "\"%s\" became \"%s\"",
-		              bad[i], rid);
+			      bad[i], rid);
 		svc_res_free(res);
 	}
 	memset(long_id, 'r', 129);
@@ -563,7 +563,7 @@ START_TEST(every_response_has_the_security_headers)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		res = request(cases[i].method, cases[i].path, cases[i].ctype,
-		              cases[i].body, NULL);
+			      cases[i].body, NULL);
 		ck_assert_int_eq(svc_res_status(res), cases[i].status);
 		assert_security_headers(res);
 		svc_res_free(res);
@@ -575,8 +575,8 @@ START_TEST(every_response_has_the_security_headers)
 
 	memset(filler, ' ', sizeof(filler));
 	ck_assert_int_eq(
-	        svc_req_append_body(big, filler, sizeof(filler), MAX_BODY),
-	        SVC_ETOOBIG);
+		svc_req_append_body(big, filler, sizeof(filler), MAX_BODY),
+		SVC_ETOOBIG);
 	res = handle(big);
 	ck_assert_int_eq(svc_res_status(res), 413);
 	assert_security_headers(res);
@@ -590,7 +590,7 @@ START_TEST(success_responses_are_json)
 	struct svc_res *res = request("GET", "/items", NULL, NULL, NULL);
 
 	ck_assert_str_eq(svc_res_get_header(res, "Content-Type"),
-	                 "application/json");
+			 "application/json");
 	svc_res_free(res);
 	/* 204 has no body and so no Content-Type. */
 	res = request("GET", "/empty", NULL, NULL, NULL);
@@ -659,16 +659,16 @@ START_TEST(bodies_must_be_json)
 
 	for (unsigned i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		expect_problem(
-		        request("POST", "/items", refused[i], "{}", NULL), 415,
-		        "unsupported_media_type");
+			request("POST", "/items", refused[i], "{}", NULL), 415,
+			"unsupported_media_type");
 	expect_problem(request("POST", "/items", NULL, "{}", NULL), 415,
-	               "unsupported_media_type");
+		       "unsupported_media_type");
 	for (unsigned i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
 		struct svc_res *res = request("POST", "/items", accepted[i],
-		                              "{\"k\":1}", NULL);
+					      "{\"k\":1}", NULL);
 
 		ck_assert_msg(svc_res_status(res) == 201, "%s: %d", accepted[i],
-		              svc_res_status(res));
+			      svc_res_status(res));
 		svc_res_free(res);
 	}
 }
@@ -725,7 +725,7 @@ START_TEST(nesting_is_limited)
 		struct svc_res *res = send_json("POST", "/items", ok[i]);
 
 		ck_assert_msg(svc_res_status(res) == 201, "%s: %d", ok[i],
-		              svc_res_status(res));
+			      svc_res_status(res));
 		svc_res_free(res);
 	}
 	for (unsigned i = 0; i < sizeof(deep) / sizeof(deep[0]); i++) {
@@ -745,10 +745,10 @@ START_TEST(body_routes_need_a_body)
 	json_t *j;
 
 	expect_problem(request("POST", "/items", NULL, NULL, NULL), 400,
-	               "bad_request");
+		       "bad_request");
 	expect_problem(send_json("POST", "/items", NULL), 400, "bad_request");
 	expect_problem(request("POST", "/items", "text/plain", NULL, NULL), 415,
-	               "unsupported_media_type");
+		       "unsupported_media_type");
 
 	/* A route without SVC_ROUTE_BODY runs with no body at all... */
 	res = request("POST", "/loose", NULL, NULL, NULL);
@@ -759,7 +759,7 @@ START_TEST(body_routes_need_a_body)
 	svc_res_free(res);
 	/* ...but a body it gets is still checked. */
 	expect_problem(send_json("POST", "/loose", "[1]"), 400,
-	               "malformed_json");
+		       "malformed_json");
 	res = send_json("POST", "/loose", "{\"x\":1}");
 	j = body_json(res);
 	ck_assert(json_is_true(json_object_get(j, "has_json")));
@@ -785,20 +785,20 @@ START_TEST(bodies_over_the_limit_are_413)
 	svc_req_add_header(req, "Content-Type", "application/json");
 	ck_assert_int_eq(svc_req_append_body(req, "{", 1, MAX_BODY), SVC_OK);
 	ck_assert_int_eq(svc_req_append_body(req, chunk, 400, MAX_BODY),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(svc_req_append_body(req, chunk, 400, MAX_BODY),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(svc_req_append_body(req, chunk, 222, MAX_BODY),
-	                 SVC_OK);
+			 SVC_OK);
 	svc_req_body(req, &len);
 	ck_assert_uint_eq(len, MAX_BODY - 1);
 	/* Exactly the limit is fine; one byte more is not. */
 	ck_assert_int_eq(svc_req_append_body(req, "}", 1, MAX_BODY), SVC_OK);
 	ck_assert_int_eq(svc_req_append_body(req, " ", 1, MAX_BODY),
-	                 SVC_ETOOBIG);
+			 SVC_ETOOBIG);
 	/* Once too big, always too big. */
 	ck_assert_int_eq(svc_req_append_body(req, "", 0, MAX_BODY),
-	                 SVC_ETOOBIG);
+			 SVC_ETOOBIG);
 	svc_req_body(req, &len);
 	ck_assert_uint_eq(len, MAX_BODY);
 	res = handle(req);
@@ -840,9 +840,9 @@ START_TEST(missing_or_bad_tokens_are_401)
 		doc = assert_problem(res, 401, "unauthorized");
 		ck_assert_str_eq(member(doc, "title"), "Unauthorized");
 		ck_assert_ptr_nonnull(
-		        svc_res_get_header(res, "WWW-Authenticate"));
+			svc_res_get_header(res, "WWW-Authenticate"));
 		ck_assert_str_eq(svc_res_get_header(res, "WWW-Authenticate"),
-		                 "Bearer");
+				 "Bearer");
 		json_decref(doc);
 		svc_res_free(res);
 	}
@@ -854,20 +854,20 @@ START_TEST(missing_or_bad_tokens_are_401)
 	ck_assert_int_eq(svc_res_status(res), 401);
 	ck_assert_ptr_nonnull(svc_res_get_header(res, "WWW-Authenticate"));
 	ck_assert_ptr_nonnull(strstr(
-	        svc_res_get_header(res, "WWW-Authenticate"), "invalid_token"));
+		svc_res_get_header(res, "WWW-Authenticate"), "invalid_token"));
 	svc_res_free(res);
 
 	/* Expired, and signed with another key. */
 	res = request("GET", "/admin", NULL, NULL,
-	              bearer_with("admin", svc_time_s() - 3600, key,
-	                          sizeof(key) - 1));
+		      bearer_with("admin", svc_time_s() - 3600, key,
+				  sizeof(key) - 1));
 	doc = assert_problem(res, 401, "invalid_token");
 	ck_assert_str_eq(member(doc, "detail"), "token expired");
 	json_decref(doc);
 	svc_res_free(res);
 	res = request("GET", "/admin", NULL, NULL,
-	              bearer_with("admin", svc_time_s(), other_key,
-	                          sizeof(other_key) - 1));
+		      bearer_with("admin", svc_time_s(), other_key,
+				  sizeof(other_key) - 1));
 	expect_problem(res, 401, "invalid_token");
 }
 END_TEST
@@ -894,18 +894,18 @@ START_TEST(roles_decide_access)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct svc_res *res =
-		        request(cases[i].method, cases[i].path, NULL, NULL,
-		                bearer(cases[i].role));
+			request(cases[i].method, cases[i].path, NULL, NULL,
+				bearer(cases[i].role));
 
 		ck_assert_msg(svc_res_status(res) == cases[i].status,
-		              "%s %s as \"%s\": %d", cases[i].method,
-		              cases[i].path, cases[i].role,
-		              svc_res_status(res));
+			      "%s %s as \"%s\": %d", cases[i].method,
+			      cases[i].path, cases[i].role,
+			      svc_res_status(res));
 		if (cases[i].status == 403) {
 			json_t *doc = assert_problem(res, 403, "forbidden");
 
 			ck_assert_ptr_null(
-			        svc_res_get_header(res, "WWW-Authenticate"));
+				svc_res_get_header(res, "WWW-Authenticate"));
 			json_decref(doc);
 		}
 		svc_res_free(res);
@@ -916,7 +916,7 @@ END_TEST
 START_TEST(handlers_see_the_claims)
 {
 	struct svc_res *res =
-	        request("GET", "/service", NULL, NULL, bearer("service"));
+		request("GET", "/service", NULL, NULL, bearer("service"));
 	json_t *j = body_json(res);
 
 	ck_assert_str_eq(member(j, "sub"), "user-1");
@@ -936,7 +936,7 @@ START_TEST(handlers_see_the_claims)
 		char auth[600];
 
 		snprintf(auth, sizeof(auth), "bearer   %s",
-		         bearer("admin") + 7);
+			 bearer("admin") + 7);
 		res = request("GET", "/admin", NULL, NULL, auth);
 		ck_assert_int_eq(svc_res_status(res), 200);
 		svc_res_free(res);
@@ -947,14 +947,14 @@ END_TEST
 START_TEST(tokens_are_checked_before_bodies)
 {
 	expect_problem(
-	        request("POST", "/admin/items", "application/json", "{", NULL),
-	        401, "unauthorized");
+		request("POST", "/admin/items", "application/json", "{", NULL),
+		401, "unauthorized");
 	expect_problem(request("POST", "/admin/items", "text/plain", "{",
-	                       bearer("user")),
-	               403, "forbidden");
+			       bearer("user")),
+		       403, "forbidden");
 	expect_problem(request("POST", "/admin/items", "application/json", "{",
-	                       bearer("admin")),
-	               400, "malformed_json");
+			       bearer("admin")),
+		       400, "malformed_json");
 }
 END_TEST
 
@@ -972,10 +972,10 @@ START_TEST(validation_errors_are_422_with_fields)
 	ck_assert_uint_eq(json_array_size(errors), 2);
 	ck_assert_str_eq(member(json_array_get(errors, 0), "field"), "name");
 	ck_assert_str_eq(member(json_array_get(errors, 0), "message"),
-	                 "is required");
+			 "is required");
 	ck_assert_str_eq(member(json_array_get(errors, 1), "field"), "price");
 	ck_assert_str_eq(member(json_array_get(errors, 1), "message"),
-	                 "must be at least 0");
+			 "must be at least 0");
 	ck_assert_uint_eq(json_object_size(json_array_get(errors, 1)), 2);
 	json_decref(doc);
 	svc_res_free(res);
@@ -1062,7 +1062,7 @@ START_TEST(handler_problems_and_codes)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect_problem(request("GET", cases[i].path, NULL, NULL, NULL),
-		               cases[i].status, cases[i].error);
+			       cases[i].status, cases[i].error);
 }
 END_TEST
 
@@ -1071,12 +1071,12 @@ START_TEST(problem_returns_the_matching_code)
 	static const struct {
 		int status, err;
 	} cases[] = {
-		{ 400, SVC_EINVAL },      { 401, SVC_EAUTH },
+		{ 400, SVC_EINVAL },	  { 401, SVC_EAUTH },
 		{ 403, SVC_EFORBIDDEN },  { 404, SVC_ENOTFOUND },
-		{ 409, SVC_ECONFLICT },   { 412, SVC_EPRECONDITION },
-		{ 413, SVC_ETOOBIG },     { 415, SVC_EMEDIATYPE },
+		{ 409, SVC_ECONFLICT },	  { 412, SVC_EPRECONDITION },
+		{ 413, SVC_ETOOBIG },	  { 415, SVC_EMEDIATYPE },
 		{ 422, SVC_EVALIDATION }, { 429, SVC_ERATELIMIT },
-		{ 503, SVC_EUNAVAIL },    { 500, SVC_EINTERNAL },
+		{ 503, SVC_EUNAVAIL },	  { 500, SVC_EINTERNAL },
 		{ 418, SVC_EINTERNAL },
 	};
 
@@ -1084,8 +1084,8 @@ START_TEST(problem_returns_the_matching_code)
 		struct svc_res *res = svc_res_new();
 
 		ck_assert_int_eq(
-		        svc_res_problem(res, cases[i].status, "x", "%s", "d"),
-		        cases[i].err);
+			svc_res_problem(res, cases[i].status, "x", "%s", "d"),
+			cases[i].err);
 		ck_assert_int_eq(svc_res_status(res), cases[i].status);
 		svc_res_free(res);
 	}
@@ -1120,7 +1120,7 @@ START_TEST(response_headers)
 	ck_assert_int_eq(svc_res_raw(res, 200, "[1]", 3), SVC_OK);
 	ck_assert_str_eq(svc_res_body(res, NULL), "[1]");
 	ck_assert_int_eq(svc_res_json(res, 201, json_pack("{s:i}", "a", 1)),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(svc_res_status(res), 201);
 	ck_assert_str_eq(svc_res_body(res, NULL), "{\"a\":1}");
 	svc_res_free(res);
@@ -1169,7 +1169,7 @@ START_TEST(malformed_route_templates_are_refused)
 		{ 0 },
 	};
 	const struct svc_http_config cfg = { .max_body = 10,
-		                             .max_json_depth = 2 };
+					     .max_json_depth = 2 };
 
 	ck_assert_ptr_null(svc_http_new(no_slash, &cfg));
 	ck_assert_ptr_null(svc_http_new(too_deep, &cfg));
@@ -1183,10 +1183,10 @@ END_TEST
 START_TEST(json_string_helper)
 {
 	json_t *obj = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:i, s:n, s:s, s:b}", "ok", "abc", "utf8",
-	        "h\xc3\xa9\xc3\xa9", /* 3 characters, 5 bytes */
-	        "long", "abcd", "empty", "", "num", 7, "null", "four",
-	        "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "bool", 1);
+		"{s:s, s:s, s:s, s:s, s:i, s:n, s:s, s:b}", "ok", "abc", "utf8",
+		"h\xc3\xa9\xc3\xa9", /* 3 characters, 5 bytes */
+		"long", "abcd", "empty", "", "num", 7, "null", "four",
+		"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", "bool", 1);
 	struct svc_res *res = svc_res_new();
 	const char *out = "unset";
 	bool present = false;
@@ -1201,7 +1201,7 @@ START_TEST(json_string_helper)
 	ck_assert_ptr_null(out);
 	ck_assert(!svc_json_string(res, obj, "four", 1, 3, true, &out, NULL));
 	ck_assert(!svc_json_string(res, obj, "empty", 1, 3, false, &out,
-	                           &present));
+				   &present));
 	ck_assert(present);
 	ck_assert(!svc_json_string(res, obj, "num", 0, 3, false, &out, NULL));
 	ck_assert(!svc_json_string(res, obj, "bool", 0, 3, false, &out, NULL));
@@ -1210,15 +1210,15 @@ START_TEST(json_string_helper)
 	/* Absent and null: fine unless required. */
 	out = "unset";
 	ck_assert(svc_json_string(res, obj, "absent", 1, 3, false, &out,
-	                          &present));
+				  &present));
 	ck_assert_ptr_null(out);
 	ck_assert(!present);
 	ck_assert(
-	        svc_json_string(res, obj, "null", 1, 3, false, &out, &present));
+		svc_json_string(res, obj, "null", 1, 3, false, &out, &present));
 	ck_assert(!present);
 	ck_assert_int_eq(svc_res_field_errors(res), 5);
 	ck_assert(!svc_json_string(res, obj, "absent", 1, 3, true, &out,
-	                           &present));
+				   &present));
 	ck_assert(!svc_json_string(res, obj, "null", 1, 3, true, &out, NULL));
 	ck_assert_int_eq(svc_res_field_errors(res), 7);
 	svc_res_free(res);
@@ -1229,8 +1229,8 @@ END_TEST
 START_TEST(json_string_messages)
 {
 	struct svc_res *res = send_json("POST", "/strings",
-	                                "{\"long\":\"abcd\",\"empty\":\"\","
-	                                "\"num\":7,\"null\":null}");
+					"{\"long\":\"abcd\",\"empty\":\"\","
+					"\"num\":7,\"null\":null}");
 	json_t *doc = assert_problem(res, 422, "validation_failed");
 	json_t *errors = json_object_get(doc, "errors");
 	static const char *const want[][2] = {
@@ -1256,15 +1256,15 @@ END_TEST
 START_TEST(json_integer_helper)
 {
 	json_t *obj =
-	        json_pack("{s:i, s:f, s:s, s:b, s:n, s:I, s:i, s:i}", "ok", 5,
-	                  "real", 1.5, "str", "5", "bool", 1, "null", "big",
-	                  (json_int_t)9007199254740993LL, "min", 0, "max", 10);
+		json_pack("{s:i, s:f, s:s, s:b, s:n, s:I, s:i, s:i}", "ok", 5,
+			  "real", 1.5, "str", "5", "bool", 1, "null", "big",
+			  (json_int_t)9007199254740993LL, "min", 0, "max", 10);
 	struct svc_res *res = svc_res_new();
 	long long out = -1;
 	bool present = false;
 
 	ck_assert(
-	        svc_json_integer(res, obj, "ok", 0, 10, true, &out, &present));
+		svc_json_integer(res, obj, "ok", 0, 10, true, &out, &present));
 	ck_assert_int_eq(out, 5);
 	ck_assert(present);
 	ck_assert(svc_json_integer(res, obj, "min", 0, 10, true, &out, NULL));
@@ -1279,18 +1279,18 @@ START_TEST(json_integer_helper)
 	ck_assert(!svc_json_integer(res, obj, "str", 0, 10, true, &out, NULL));
 	ck_assert(!svc_json_integer(res, obj, "bool", 0, 10, true, &out, NULL));
 	ck_assert(!svc_json_integer(res, obj, "big", 0, 9007199254740991LL,
-	                            true, &out, NULL));
+				    true, &out, NULL));
 	ck_assert_int_eq(svc_res_field_errors(res), 6);
 
 	ck_assert(svc_json_integer(res, obj, "null", 0, 10, false, &out,
-	                           &present));
+				   &present));
 	ck_assert(!present);
 	ck_assert(svc_json_integer(res, obj, "absent", 0, 10, false, &out,
-	                           &present));
+				   &present));
 	ck_assert(!present);
 	ck_assert(!svc_json_integer(res, obj, "null", 0, 10, true, &out, NULL));
 	ck_assert(
-	        !svc_json_integer(res, obj, "absent", 0, 10, true, &out, NULL));
+		!svc_json_integer(res, obj, "absent", 0, 10, true, &out, NULL));
 	ck_assert_int_eq(svc_res_field_errors(res), 8);
 	svc_res_free(res);
 	json_decref(obj);
@@ -1322,20 +1322,20 @@ START_TEST(query_int_helper)
 	ck_assert_int_eq(svc_query_int(req, res, "n", 1, 0, 10, &out), SVC_OK);
 	ck_assert_int_eq(out, 7);
 	ck_assert_int_eq(svc_query_int(req, res, "zero", 1, 0, 10, &out),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(out, 0);
 	ck_assert_int_eq(svc_query_int(req, res, "ten", 1, 0, 10, &out),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(out, 10);
 	ck_assert_int_eq(svc_query_int(req, res, "pad", 1, 0, 10, &out),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(out, 7);
 	ck_assert_int_eq(svc_query_int(req, res, "absent", 3, 0, 10, &out),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_int_eq(out, 3);
 	ck_assert_int_eq(svc_res_status(res), 0);
 	ck_assert_int_eq(svc_query_int(req, res, "zero", 1, 1, 10, &out),
-	                 SVC_EINVAL);
+			 SVC_EINVAL);
 	ck_assert_int_eq(svc_res_status(res), 400);
 	svc_res_free(res);
 	svc_req_free(req);
@@ -1345,8 +1345,8 @@ START_TEST(query_int_helper)
 		res = svc_res_new();
 		svc_req_add_query(req, "n", bad[i]);
 		ck_assert_msg(svc_query_int(req, res, "n", 5, 0, 10, &out) ==
-		                      SVC_EINVAL,
-		              "accepted \"%s\"", bad[i]);
+				      SVC_EINVAL,
+			      "accepted \"%s\"", bad[i]);
 		ck_assert_int_eq(svc_res_status(res), 400);
 		ck_assert_int_eq(out, 5);
 		svc_res_free(res);

@@ -24,7 +24,7 @@
 static const unsigned char key[] = "unit-test-key-0123456789abcdef-0123456789";
 #define KEYLEN (sizeof(key) - 1)
 static const unsigned char other_key[] =
-        "another-key-of-enough-length-0123456789-xyz";
+	"another-key-of-enough-length-0123456789-xyz";
 #define OTHER_KEYLEN (sizeof(other_key) - 1)
 
 #define HS256 "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
@@ -62,8 +62,8 @@ build(const char *header, const char *payload, bool raw_payload,
 		p = put_b64(p, payload, strlen(payload));
 	}
 	ck_assert_ptr_nonnull(HMAC(EVP_sha256(), k, (int)klen,
-	                           (const unsigned char *)token,
-	                           (size_t)(p - token), mac, &maclen));
+				   (const unsigned char *)token,
+				   (size_t)(p - token), mac, &maclen));
 	*p++ = '.';
 	p = put_b64(p, (const char *)mac, maclen);
 	*p = '\0';
@@ -78,7 +78,7 @@ signed_token(const char *header, const char *payload)
 
 /* A payload made with printf, for claims that depend on NOW (static). */
 static const char *claims(const char *fmt, ...)
-        __attribute__((format(printf, 1, 2)));
+	__attribute__((format(printf, 1, 2)));
 
 static const char *
 claims(const char *fmt, ...)
@@ -109,7 +109,7 @@ assert_refused(const char *token, const char *want)
 	ck_assert_int_eq(verify(token, &why), SVC_EAUTH);
 	ck_assert_ptr_nonnull(why);
 	ck_assert_msg(strstr(why, want) != NULL, "refused for \"%s\", not %s",
-	              why, want);
+		      why, want);
 }
 
 static void
@@ -118,7 +118,7 @@ assert_accepted(const char *token)
 	const char *why = NULL;
 
 	ck_assert_msg(verify(token, &why) == SVC_OK, "refused: %s",
-	              why ? why : "?");
+		      why ? why : "?");
 }
 
 #define GOOD_PAYLOAD                                                           \
@@ -147,14 +147,14 @@ START_TEST(base64url_rfc4648_vectors)
 		size_t len = strlen(v[i].in);
 
 		ck_assert_int_eq(
-		        svc_base64url_encode((const unsigned char *)v[i].in,
-		                             len, out, sizeof(out)),
-		        (long)strlen(v[i].out));
+			svc_base64url_encode((const unsigned char *)v[i].in,
+					     len, out, sizeof(out)),
+			(long)strlen(v[i].out));
 		ck_assert_str_eq(out, v[i].out);
 		ck_assert_int_eq(svc_base64url_decode(v[i].out,
-		                                      strlen(v[i].out), back,
-		                                      sizeof(back)),
-		                 (long)len);
+						      strlen(v[i].out), back,
+						      sizeof(back)),
+				 (long)len);
 		ck_assert_mem_eq(back, v[i].in, len);
 	}
 }
@@ -172,7 +172,7 @@ START_TEST(base64url_uses_the_url_alphabet)
 	ck_assert_int_eq(svc_base64url_encode(in, 2, out, sizeof(out)), 3);
 	ck_assert_str_eq(out, "-_8");
 	ck_assert_int_eq(svc_base64url_decode("-_-_", 4, back, sizeof(back)),
-	                 3);
+			 3);
 	ck_assert_mem_eq(back, in, 3);
 }
 END_TEST
@@ -190,8 +190,8 @@ START_TEST(base64url_round_trips_every_byte)
 		ck_assert_int_eq(n, (long)((len * 4 + 2) / 3));
 		ck_assert_ptr_null(strpbrk(out, "+/="));
 		ck_assert_int_eq(svc_base64url_decode(out, (size_t)n, back,
-		                                      sizeof(back)),
-		                 (long)len);
+						      sizeof(back)),
+				 (long)len);
 		ck_assert_mem_eq(back, in, len);
 	}
 }
@@ -200,22 +200,22 @@ END_TEST
 START_TEST(base64url_refuses_what_no_encoder_writes)
 {
 	static const char *const bad[] = {
-		"Zm9v+g",                    /* standard alphabet */
-		"Zm9v/g",        "Zm9vYg==", /* padding */
-		"Zm 9v",         "Zm9v.Yg",   "Zm9v\nYg",
+		"Zm9v+g",		     /* standard alphabet */
+		"Zm9v/g",	 "Zm9vYg==", /* padding */
+		"Zm 9v",	 "Zm9v.Yg",   "Zm9v\nYg",
 		"Zm9vY\xc3\xa9", "Z", /* 1 mod 4: impossible length */
-		"Zm9vY",         "Zm9vYmFyZ", "Zh", /* leftover bits not zero */
+		"Zm9vY",	 "Zm9vYmFyZ", "Zh", /* leftover bits not zero */
 		"Zm9", /* "Zm8" is the only encoding of "fo" */
 	};
 	unsigned char out[64];
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(svc_base64url_decode(bad[i], strlen(bad[i]), out,
-		                                   sizeof(out)) == -1,
-		              "accepted \"%s\"", bad[i]);
+						   sizeof(out)) == -1,
+			      "accepted \"%s\"", bad[i]);
 	/* A NUL inside the given length is not a base64url character. */
 	ck_assert_int_eq(svc_base64url_decode("Zm\0v", 4, out, sizeof(out)),
-	                 -1);
+			 -1);
 }
 END_TEST
 
@@ -225,16 +225,16 @@ START_TEST(base64url_respects_buffer_sizes)
 	unsigned char back[2];
 
 	ck_assert_int_eq(svc_base64url_encode((const unsigned char *)"foobar",
-	                                      6, out, 8),
-	                 -1);
+					      6, out, 8),
+			 -1);
 	ck_assert_int_eq(
-	        svc_base64url_encode((const unsigned char *)"fooba", 5, out, 7),
-	        -1);
+		svc_base64url_encode((const unsigned char *)"fooba", 5, out, 7),
+		-1);
 	ck_assert_int_eq(
-	        svc_base64url_encode((const unsigned char *)"foob", 4, out, 9),
-	        6);
+		svc_base64url_encode((const unsigned char *)"foob", 4, out, 9),
+		6);
 	ck_assert_int_eq(svc_base64url_decode("Zm9v", 4, back, sizeof(back)),
-	                 -1);
+			 -1);
 	ck_assert_int_eq(svc_base64url_decode("Zm8", 3, back, sizeof(back)), 2);
 }
 END_TEST
@@ -251,23 +251,23 @@ START_TEST(mint_then_verify)
 	long n;
 
 	ck_assert_int_eq(svc_jwt_mint("user-42", "admin", NOW, 3600, key,
-	                              KEYLEN, token, sizeof(token)),
-	                 SVC_OK);
+				      KEYLEN, token, sizeof(token)),
+			 SVC_OK);
 	dot1 = strchr(token, '.');
 	ck_assert_ptr_nonnull(dot1);
 	dot2 = strchr(dot1 + 1, '.');
 	ck_assert_ptr_nonnull(dot2);
 	ck_assert_ptr_null(strchr(dot2 + 1, '.'));
 	n = svc_base64url_decode(token, (size_t)(dot1 - token), header,
-	                         sizeof(header) - 1);
+				 sizeof(header) - 1);
 	ck_assert_int_gt(n, 0);
 	header[n] = '\0';
 	ck_assert_str_eq((char *)header, HS256);
 
 	memset(&c, 0xff, sizeof(c));
 	ck_assert_int_eq(
-	        svc_jwt_verify(token, key, KEYLEN, NOW + 10, LEEWAY, &c, &why),
-	        SVC_OK);
+		svc_jwt_verify(token, key, KEYLEN, NOW + 10, LEEWAY, &c, &why),
+		SVC_OK);
 	ck_assert_ptr_null(why);
 	ck_assert_str_eq(c.sub, "user-42");
 	ck_assert_str_eq(c.role, "admin");
@@ -288,10 +288,10 @@ START_TEST(mint_fits_the_largest_claims_in_512_bytes)
 	memset(role, 'r', sizeof(role) - 1);
 	role[sizeof(role) - 1] = '\0';
 	ck_assert_int_eq(svc_jwt_mint(sub, role, NOW, 60, key, KEYLEN, token,
-	                              sizeof(token)),
-	                 SVC_OK);
+				      sizeof(token)),
+			 SVC_OK);
 	ck_assert_int_eq(svc_jwt_verify(token, key, KEYLEN, NOW, 0, &c, NULL),
-	                 SVC_OK);
+			 SVC_OK);
 	ck_assert_str_eq(c.sub, sub);
 	ck_assert_str_eq(c.role, role);
 }
@@ -303,19 +303,19 @@ START_TEST(mint_refuses_small_buffers)
 	size_t full;
 
 	ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key, KEYLEN, token,
-	                              sizeof(token)),
-	                 SVC_OK);
+				      sizeof(token)),
+			 SVC_OK);
 	full = strlen(token);
 	for (size_t size = 0; size <= full; size += 7)
 		ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key,
-		                              KEYLEN, token, size),
-		                 SVC_EINVAL);
+					      KEYLEN, token, size),
+				 SVC_EINVAL);
 	ck_assert_int_eq(
-	        svc_jwt_mint("u", "admin", NOW, 60, key, KEYLEN, token, full),
-	        SVC_EINVAL);
+		svc_jwt_mint("u", "admin", NOW, 60, key, KEYLEN, token, full),
+		SVC_EINVAL);
 	ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key, KEYLEN, token,
-	                              full + 2),
-	                 SVC_OK);
+				      full + 2),
+			 SVC_OK);
 	ck_assert_uint_eq(strlen(token), full);
 }
 END_TEST
@@ -327,26 +327,26 @@ START_TEST(short_keys_are_refused)
 	struct svc_jwt_claims c;
 
 	ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key,
-	                              SVC_JWT_MIN_KEY - 1, token,
-	                              sizeof(token)),
-	                 SVC_EINVAL);
+				      SVC_JWT_MIN_KEY - 1, token,
+				      sizeof(token)),
+			 SVC_EINVAL);
 	ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key, 0, token,
-	                              sizeof(token)),
-	                 SVC_EINVAL);
+				      sizeof(token)),
+			 SVC_EINVAL);
 	/* A token signed with a short key does not verify with it either. */
 	strcpy(token,
 	       build(HS256, GOOD_PAYLOAD, false, key, SVC_JWT_MIN_KEY - 1));
 	ck_assert_int_eq(svc_jwt_verify(token, key, SVC_JWT_MIN_KEY - 1, NOW,
-	                                LEEWAY, &c, &why),
-	                 SVC_EAUTH);
+					LEEWAY, &c, &why),
+			 SVC_EAUTH);
 	ck_assert_ptr_nonnull(why);
 	/* Exactly the minimum is enough. */
 	ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW, 60, key,
-	                              SVC_JWT_MIN_KEY, token, sizeof(token)),
-	                 SVC_OK);
+				      SVC_JWT_MIN_KEY, token, sizeof(token)),
+			 SVC_OK);
 	ck_assert_int_eq(svc_jwt_verify(token, key, SVC_JWT_MIN_KEY, NOW,
-	                                LEEWAY, &c, &why),
-	                 SVC_OK);
+					LEEWAY, &c, &why),
+			 SVC_OK);
 }
 END_TEST
 
@@ -357,10 +357,10 @@ START_TEST(hand_built_tokens_verify)
 	assert_accepted(signed_token(HS256, GOOD_PAYLOAD));
 	assert_accepted(signed_token("{\"alg\":\"HS256\"}", GOOD_PAYLOAD));
 	assert_accepted(signed_token("{\"typ\":\"jwt\",\"alg\":\"HS256\"}",
-	                             GOOD_PAYLOAD));
+				     GOOD_PAYLOAD));
 	assert_accepted(signed_token(HS256,
-	                             "{\"sub\":\"u\",\"role\":\"user\","
-	                             "\"aud\":\"x\",\"exp\":1700000100}"));
+				     "{\"sub\":\"u\",\"role\":\"user\","
+				     "\"aud\":\"x\",\"exp\":1700000100}"));
 }
 END_TEST
 
@@ -387,7 +387,7 @@ START_TEST(foreign_algorithms_are_refused)
 
 	for (unsigned i = 0; i < sizeof(headers) / sizeof(headers[0]); i++)
 		assert_refused(signed_token(headers[i], GOOD_PAYLOAD),
-		               "algorithm");
+			       "algorithm");
 }
 END_TEST
 
@@ -406,18 +406,18 @@ END_TEST
 START_TEST(header_checks)
 {
 	assert_refused(signed_token("{\"alg\":\"HS256\",\"typ\":\"JOSE\"}",
-	                            GOOD_PAYLOAD),
-	               "type");
+				    GOOD_PAYLOAD),
+		       "type");
 	assert_refused(
-	        signed_token("{\"alg\":\"HS256\",\"typ\":1}", GOOD_PAYLOAD),
-	        "type");
+		signed_token("{\"alg\":\"HS256\",\"typ\":1}", GOOD_PAYLOAD),
+		"type");
 	assert_refused(signed_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}",
-	                            GOOD_PAYLOAD),
-	               "critical");
+				    GOOD_PAYLOAD),
+		       "critical");
 	/* Two alg members: which one would win is not a question to ask. */
 	assert_refused(signed_token("{\"alg\":\"HS256\",\"alg\":\"none\"}",
-	                            GOOD_PAYLOAD),
-	               "header");
+				    GOOD_PAYLOAD),
+		       "header");
 	assert_refused(signed_token("[\"HS256\"]", GOOD_PAYLOAD), "header");
 	assert_refused(signed_token("not json", GOOD_PAYLOAD), "header");
 	assert_refused(signed_token("", GOOD_PAYLOAD), "header");
@@ -454,7 +454,7 @@ START_TEST(bad_base64url_is_refused)
 	/* In the payload, under a signature that matches the bad text. */
 	assert_refused(build(HS256, "eyJzdWIi*", true, key, KEYLEN), "payload");
 	assert_refused(build(HS256, "eyJzdWIiOiJ1In0=", true, key, KEYLEN),
-	               "payload");
+		       "payload");
 	assert_refused(build(HS256, "e", true, key, KEYLEN), "payload");
 	assert_refused(build(HS256, "", true, key, KEYLEN), "payload");
 	/* In the signature. */
@@ -488,11 +488,11 @@ START_TEST(wrong_key_or_tampering_is_refused)
 {
 	char token[1024], forged[1024], sig[64], *dot, *p = forged;
 	const char *admin =
-	        "{\"sub\":\"u2\",\"role\":\"admin\",\"exp\":1700003600}";
+		"{\"sub\":\"u2\",\"role\":\"admin\",\"exp\":1700003600}";
 
 	assert_refused(
-	        build(HS256, GOOD_PAYLOAD, false, other_key, OTHER_KEYLEN),
-	        "bad token signature");
+		build(HS256, GOOD_PAYLOAD, false, other_key, OTHER_KEYLEN),
+		"bad token signature");
 	/* Swap in another payload, keep the signature. */
 	strcpy(token, signed_token(HS256, GOOD_PAYLOAD));
 	dot = strchr(token, '.') + 1;
@@ -505,7 +505,7 @@ START_TEST(wrong_key_or_tampering_is_refused)
 	/* Flip one signature character to another valid one. */
 	strcpy(token, signed_token(HS256, GOOD_PAYLOAD));
 	token[strlen(token) - 10] =
-	        token[strlen(token) - 10] == 'A' ? 'B' : 'A';
+		token[strlen(token) - 10] == 'A' ? 'B' : 'A';
 	assert_refused(token, "bad token signature");
 }
 END_TEST
@@ -514,32 +514,32 @@ START_TEST(expiry_and_leeway)
 {
 	/* Expired beyond the leeway. */
 	assert_refused(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                          "\"admin\",\"exp\":%lld}",
-	                                          NOW - LEEWAY - 1)),
-	               "expired");
+						  "\"admin\",\"exp\":%lld}",
+						  NOW - LEEWAY - 1)),
+		       "expired");
 	assert_refused(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                          "\"admin\",\"exp\":%lld}",
-	                                          NOW - 3600)),
-	               "expired");
+						  "\"admin\",\"exp\":%lld}",
+						  NOW - 3600)),
+		       "expired");
 	/* Expired, but within the leeway. */
 	assert_accepted(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                           "\"admin\",\"exp\":%lld}",
-	                                           NOW - LEEWAY)));
+						   "\"admin\",\"exp\":%lld}",
+						   NOW - LEEWAY)));
 	assert_accepted(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                           "\"admin\",\"exp\":%lld}",
-	                                           NOW - 5)));
+						   "\"admin\",\"exp\":%lld}",
+						   NOW - 5)));
 	/* A NumericDate may be a real number. */
 	assert_accepted(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                           "\"admin\",\"exp\":%lld.5}",
-	                                           NOW + 60)));
+						   "\"admin\",\"exp\":%lld.5}",
+						   NOW + 60)));
 	/* The far future does not overflow into the past. */
 	assert_accepted(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                           "\"admin\",\"exp\":%lld}",
-	                                           LLONG_MAX)));
+						   "\"admin\",\"exp\":%lld}",
+						   LLONG_MAX)));
 	assert_refused(signed_token(HS256, claims("{\"sub\":\"u\",\"role\":"
-	                                          "\"admin\",\"exp\":%lld}",
-	                                          LLONG_MIN)),
-	               "expired");
+						  "\"admin\",\"exp\":%lld}",
+						  LLONG_MIN)),
+		       "expired");
 }
 END_TEST
 
@@ -549,29 +549,29 @@ START_TEST(not_before_and_issued_at)
 {
 
 	assert_refused(signed_token(HS256, claims(WITH_CLAIM, NOW + 3600, "nbf",
-	                                          NOW + LEEWAY + 1)),
-	               "not valid yet");
+						  NOW + LEEWAY + 1)),
+		       "not valid yet");
 	assert_accepted(signed_token(
-	        HS256, claims(WITH_CLAIM, NOW + 3600, "nbf", NOW + LEEWAY)));
+		HS256, claims(WITH_CLAIM, NOW + 3600, "nbf", NOW + LEEWAY)));
 	assert_accepted(signed_token(
-	        HS256, claims(WITH_CLAIM, NOW + 3600, "nbf", NOW - 100)));
+		HS256, claims(WITH_CLAIM, NOW + 3600, "nbf", NOW - 100)));
 	assert_refused(signed_token(HS256, claims(WITH_CLAIM, NOW + 3600, "iat",
-	                                          NOW + LEEWAY + 1)),
-	               "issued in the future");
+						  NOW + LEEWAY + 1)),
+		       "issued in the future");
 	assert_refused(signed_token(HS256, claims(WITH_CLAIM, NOW + 7200, "iat",
-	                                          NOW + 3600)),
-	               "issued in the future");
+						  NOW + 3600)),
+		       "issued in the future");
 	assert_accepted(signed_token(
-	        HS256, claims(WITH_CLAIM, NOW + 3600, "iat", NOW + LEEWAY)));
+		HS256, claims(WITH_CLAIM, NOW + 3600, "iat", NOW + LEEWAY)));
 
 	/* Minted for later: the same check through svc_jwt_mint(). */
 	{
 		char token[512];
 
 		ck_assert_int_eq(svc_jwt_mint("u", "admin", NOW + 600, 3600,
-		                              key, KEYLEN, token,
-		                              sizeof(token)),
-		                 SVC_OK);
+					      key, KEYLEN, token,
+					      sizeof(token)),
+				 SVC_OK);
 		assert_refused(token, "issued in the future");
 	}
 }
@@ -580,23 +580,23 @@ END_TEST
 START_TEST(time_claims_must_be_numbers)
 {
 	assert_refused(
-	        signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\"}"),
-	        "exp");
+		signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\"}"),
+		"exp");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":\"1700003600\"}"),
-	               "exp");
+					   "\"exp\":\"1700003600\"}"),
+		       "exp");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":null}"),
-	               "exp");
+					   "\"exp\":null}"),
+		       "exp");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":1e300}"),
-	               "exp");
+					   "\"exp\":1e300}"),
+		       "exp");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":1700003600,\"iat\":\"x\"}"),
-	               "iat");
+					   "\"exp\":1700003600,\"iat\":\"x\"}"),
+		       "iat");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":1700003600,\"nbf\":true}"),
-	               "nbf");
+					   "\"exp\":1700003600,\"nbf\":true}"),
+		       "nbf");
 }
 END_TEST
 
@@ -627,33 +627,33 @@ START_TEST(sub_and_role_are_required_strings)
 	memset(sub, 'x', 128);
 	sub[128] = '\0';
 	assert_refused(
-	        signed_token(HS256, claims("{\"sub\":\"%s\",\"role\":\"admin\","
-	                                   "\"exp\":1700003600}",
-	                                   sub)),
-	        "sub");
+		signed_token(HS256, claims("{\"sub\":\"%s\",\"role\":\"admin\","
+					   "\"exp\":1700003600}",
+					   sub)),
+		"sub");
 	assert_refused(
-	        signed_token(HS256, claims("{\"sub\":\"u\",\"role\":\"%.32s\","
-	                                   "\"exp\":1700003600}",
-	                                   sub)),
-	        "role");
+		signed_token(HS256, claims("{\"sub\":\"u\",\"role\":\"%.32s\","
+					   "\"exp\":1700003600}",
+					   sub)),
+		"role");
 }
 END_TEST
 
 START_TEST(duplicate_claims_are_refused)
 {
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"user\","
-	                                   "\"role\":\"admin\",\"exp\":"
-	                                   "1700003600}"),
-	               "payload");
+					   "\"role\":\"admin\",\"exp\":"
+					   "1700003600}"),
+		       "payload");
 	assert_refused(signed_token(HS256, "{\"sub\":\"a\",\"sub\":\"b\","
-	                                   "\"role\":\"admin\",\"exp\":"
-	                                   "1700003600}"),
-	               "payload");
+					   "\"role\":\"admin\",\"exp\":"
+					   "1700003600}"),
+		       "payload");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\",\"role\":\"admin\","
-	                                   "\"exp\":1,\"exp\":1700003600}"),
-	               "payload");
+					   "\"exp\":1,\"exp\":1700003600}"),
+		       "payload");
 	assert_refused(signed_token(HS256, "[\"not\",\"an\",\"object\"]"),
-	               "payload");
+		       "payload");
 	assert_refused(signed_token(HS256, "{\"sub\":\"u\""), "payload");
 }
 END_TEST
@@ -671,11 +671,11 @@ START_TEST(odd_inputs)
 	assert_refused(big, "too long");
 	/* why may be NULL. */
 	ck_assert_int_eq(
-	        svc_jwt_verify("a.b.c", key, KEYLEN, NOW, LEEWAY, &c, NULL),
-	        SVC_EAUTH);
+		svc_jwt_verify("a.b.c", key, KEYLEN, NOW, LEEWAY, &c, NULL),
+		SVC_EAUTH);
 	ck_assert_int_eq(svc_jwt_verify(signed_token(HS256, GOOD_PAYLOAD), key,
-	                                KEYLEN, NOW, LEEWAY, &c, NULL),
-	                 SVC_OK);
+					KEYLEN, NOW, LEEWAY, &c, NULL),
+			 SVC_OK);
 }
 END_TEST
 

@@ -27,7 +27,7 @@ static char huge_ascii[HUGE + 1];
 static char huge_quotes[HUGE + 1];
 static char huge_ctrl[HUGE + 1];
 static char huge_utf8[HUGE + 4]; /* "é" repeated, after a short prefix */
-static char huge_raw[HUGE + 1];  /* a long JSON array */
+static char huge_raw[HUGE + 1];	 /* a long JSON array */
 static char medium[1200];
 static int devnull = -1;
 
@@ -54,12 +54,12 @@ parse(const char *buf, size_t n, size_t size)
 	ck_assert_uint_lt(n, size);
 	ck_assert_uint_ge(n, 3);
 	ck_assert_msg(buf[n - 2] == '}' && buf[n - 1] == '\n',
-	              "line does not end in }\\n: ...%s",
-	              buf + (n > 40 ? n - 40 : 0));
+		      "line does not end in }\\n: ...%s",
+		      buf + (n > 40 ? n - 40 : 0));
 	ck_assert_ptr_null(memchr(buf, '\n', n - 1));
 	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &err);
 	ck_assert_msg(j != NULL, "not JSON (%s at %d) in a line of %zu bytes",
-	              err.text, err.position, n);
+		      err.text, err.position, n);
 	ck_assert(json_is_object(j));
 	return j;
 }
@@ -133,7 +133,7 @@ START_TEST(level_names)
 
 	for (int l = SVC_LOG_DEBUG; l <= SVC_LOG_ERROR; l++) {
 		size_t n = fmt(buf, sizeof(buf), (enum svc_log_level)l, "m",
-		               SVC_LOG_END);
+			       SVC_LOG_END);
 		json_t *j = parse(buf, n, sizeof(buf));
 
 		ck_assert_str_eq(str(j, "level"), names[l]);
@@ -199,13 +199,13 @@ START_TEST(typed_fields)
 {
 	char buf[LINE];
 	size_t n = fmt(buf, sizeof(buf), SVC_LOG_INFO, "typed",
-	               SVC_LOG_STR("s", "text"), SVC_LOG_STR("null", NULL),
-	               SVC_LOG_INT("i", 42), SVC_LOG_INT("min", LLONG_MIN),
-	               SVC_LOG_INT("max", LLONG_MAX), SVC_LOG_DBL("d", 1.5),
-	               SVC_LOG_DBL("neg", -0.25), SVC_LOG_BOOL("t", 1),
-	               SVC_LOG_BOOL("f", 0), SVC_LOG_BOOL("seven", 7),
-	               SVC_LOG_RAW("arr", "[1,\"two\",{\"x\":null}]"),
-	               SVC_LOG_RAW("obj", "{\"a\":1}"), SVC_LOG_END);
+		       SVC_LOG_STR("s", "text"), SVC_LOG_STR("null", NULL),
+		       SVC_LOG_INT("i", 42), SVC_LOG_INT("min", LLONG_MIN),
+		       SVC_LOG_INT("max", LLONG_MAX), SVC_LOG_DBL("d", 1.5),
+		       SVC_LOG_DBL("neg", -0.25), SVC_LOG_BOOL("t", 1),
+		       SVC_LOG_BOOL("f", 0), SVC_LOG_BOOL("seven", 7),
+		       SVC_LOG_RAW("arr", "[1,\"two\",{\"x\":null}]"),
+		       SVC_LOG_RAW("obj", "{\"a\":1}"), SVC_LOG_END);
 	json_t *j = parse(buf, n, sizeof(buf));
 
 	ck_assert_str_eq(str(j, "s"), "text");
@@ -213,9 +213,9 @@ START_TEST(typed_fields)
 	ck_assert(json_is_integer(json_object_get(j, "i")));
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "i")), 42);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "min")),
-	                 LLONG_MIN);
+			 LLONG_MIN);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "max")),
-	                 LLONG_MAX);
+			 LLONG_MAX);
 	ck_assert(json_is_real(json_object_get(j, "d")));
 	ck_assert_double_eq(json_real_value(json_object_get(j, "d")), 1.5);
 	ck_assert_double_eq(json_real_value(json_object_get(j, "neg")), -0.25);
@@ -225,8 +225,8 @@ START_TEST(typed_fields)
 	ck_assert(json_is_array(json_object_get(j, "arr")));
 	ck_assert_uint_eq(json_array_size(json_object_get(j, "arr")), 3);
 	ck_assert_int_eq(json_integer_value(json_object_get(
-	                         json_object_get(j, "obj"), "a")),
-	                 1);
+				 json_object_get(j, "obj"), "a")),
+			 1);
 	json_decref(j);
 }
 END_TEST
@@ -235,9 +235,9 @@ START_TEST(doubles_that_json_cannot_hold)
 {
 	char buf[LINE];
 	size_t n = fmt(buf, sizeof(buf), SVC_LOG_INFO, "m",
-	               SVC_LOG_DBL("nan", NAN), SVC_LOG_DBL("inf", INFINITY),
-	               SVC_LOG_DBL("ninf", -INFINITY), SVC_LOG_DBL("ok", 2),
-	               SVC_LOG_END);
+		       SVC_LOG_DBL("nan", NAN), SVC_LOG_DBL("inf", INFINITY),
+		       SVC_LOG_DBL("ninf", -INFINITY), SVC_LOG_DBL("ok", 2),
+		       SVC_LOG_END);
 	json_t *j = parse(buf, n, sizeof(buf));
 
 	ck_assert(json_is_null(json_object_get(j, "nan")));
@@ -253,14 +253,14 @@ END_TEST
 START_TEST(strings_are_escaped)
 {
 	static const char nasty[] = "q\"b\\s/n\nr\rt\tz\x01"
-	                            "e\x1b"
-	                            "u\x1f"
-	                            "d\x7f"
-	                            "end";
+				    "e\x1b"
+				    "u\x1f"
+				    "d\x7f"
+				    "end";
 	char buf[LINE];
 	size_t n = fmt(buf, sizeof(buf), SVC_LOG_ERROR, nasty,
-	               SVC_LOG_STR(nasty, nasty), SVC_LOG_STR("plain", "ok"),
-	               SVC_LOG_END);
+		       SVC_LOG_STR(nasty, nasty), SVC_LOG_STR("plain", "ok"),
+		       SVC_LOG_END);
 	json_t *j = parse(buf, n, sizeof(buf));
 
 	ck_assert_str_eq(str(j, "msg"), nasty);
@@ -269,9 +269,9 @@ START_TEST(strings_are_escaped)
 	/* No raw control byte reaches the line. */
 	for (size_t i = 0; i + 1 < n; i++)
 		ck_assert_msg((unsigned char)buf[i] >= 0x20 &&
-		                      (unsigned char)buf[i] != 0x7f,
-		              "raw byte 0x%02x at %zu", (unsigned char)buf[i],
-		              i);
+				      (unsigned char)buf[i] != 0x7f,
+			      "raw byte 0x%02x at %zu", (unsigned char)buf[i],
+			      i);
 	json_decref(j);
 }
 END_TEST
@@ -280,16 +280,16 @@ START_TEST(utf8_is_kept_and_bad_bytes_are_replaced)
 {
 	static const char good[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";
 	static const char bad[] = "a\xff"
-	                          "b\xc3"
-	                          "c\xe2\x82"
-	                          "d\xc0\xaf"
-	                          "e\xed\xa0\x80"
-	                          "f\xf4\x90\x80\x80"
-	                          "g\x80";
+				  "b\xc3"
+				  "c\xe2\x82"
+				  "d\xc0\xaf"
+				  "e\xed\xa0\x80"
+				  "f\xf4\x90\x80\x80"
+				  "g\x80";
 	char buf[LINE];
 	size_t n = fmt(buf, sizeof(buf), SVC_LOG_INFO, good,
-	               SVC_LOG_STR("bad", bad), SVC_LOG_STR("tail", "\xc3"),
-	               SVC_LOG_END);
+		       SVC_LOG_STR("bad", bad), SVC_LOG_STR("tail", "\xc3"),
+		       SVC_LOG_END);
 	json_t *j = parse(buf, n, sizeof(buf));
 	const char *s = str(j, "bad");
 
@@ -299,7 +299,7 @@ START_TEST(utf8_is_kept_and_bad_bytes_are_replaced)
 	for (const char *p = "abcdefg"; *p != '\0'; p++)
 		ck_assert_ptr_nonnull(strchr(s, *p));
 	ck_assert_ptr_nonnull(strstr(s, "a\xef\xbf\xbd"
-	                                "b"));
+					"b"));
 	ck_assert_str_eq(str(j, "tail"), "\xef\xbf\xbd");
 	json_decref(j);
 }
@@ -339,54 +339,54 @@ START_TEST(huge_values_still_make_one_valid_line)
 	switch (which) {
 	case CUT_LAST:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_STR("big", huge_ascii), SVC_LOG_END);
+			SVC_LOG_STR("big", huge_ascii), SVC_LOG_END);
 		break;
 	case CUT_THEN_MORE:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_STR("big", huge_ascii),
-		        SVC_LOG_INT("i", 123456), SVC_LOG_STR("s", "after"),
-		        SVC_LOG_RAW("r", "[1,2,3]"), SVC_LOG_BOOL("b", 1),
-		        SVC_LOG_DBL("d", 0.5), SVC_LOG_END);
+			SVC_LOG_STR("big", huge_ascii),
+			SVC_LOG_INT("i", 123456), SVC_LOG_STR("s", "after"),
+			SVC_LOG_RAW("r", "[1,2,3]"), SVC_LOG_BOOL("b", 1),
+			SVC_LOG_DBL("d", 0.5), SVC_LOG_END);
 		break;
 	case CUT_QUOTES:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_STR("big", huge_quotes), SVC_LOG_INT("i", 1),
-		        SVC_LOG_END);
+			SVC_LOG_STR("big", huge_quotes), SVC_LOG_INT("i", 1),
+			SVC_LOG_END);
 		break;
 	case CUT_CONTROL:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_STR("big", huge_ctrl), SVC_LOG_INT("i", 1),
-		        SVC_LOG_END);
+			SVC_LOG_STR("big", huge_ctrl), SVC_LOG_INT("i", 1),
+			SVC_LOG_END);
 		break;
 	case CUT_UTF8_0:
 	case CUT_UTF8_1:
 	case CUT_UTF8_2:
 		utf8 = huge_utf8 + 3 - (which - CUT_UTF8_0);
 		n = fmt(buf, size, SVC_LOG_INFO, "m", SVC_LOG_STR("big", utf8),
-		        SVC_LOG_END);
+			SVC_LOG_END);
 		break;
 	case CUT_MSG:
 		svc_log_set_context("rid", "trace");
 		n = fmt(buf, size, SVC_LOG_INFO, huge_ascii,
-		        SVC_LOG_INT("i", 1), SVC_LOG_END);
+			SVC_LOG_INT("i", 1), SVC_LOG_END);
 		break;
 	case CUT_KEY:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_INT(huge_ascii, 1), SVC_LOG_STR("s", "x"),
-		        SVC_LOG_END);
+			SVC_LOG_INT(huge_ascii, 1), SVC_LOG_STR("s", "x"),
+			SVC_LOG_END);
 		break;
 	case CUT_RAW:
 		n = fmt(buf, size, SVC_LOG_INFO, "m",
-		        SVC_LOG_RAW("big", huge_raw), SVC_LOG_INT("i", 1),
-		        SVC_LOG_END);
+			SVC_LOG_RAW("big", huge_raw), SVC_LOG_INT("i", 1),
+			SVC_LOG_END);
 		break;
 	case CUT_MANY:
 		n = fmt(buf, size, SVC_LOG_INFO, "m", SVC_LOG_STR("a", medium),
-		        SVC_LOG_STR("b", medium), SVC_LOG_STR("c", medium),
-		        SVC_LOG_STR("d", medium), SVC_LOG_STR("e", medium),
-		        SVC_LOG_STR("f", medium), SVC_LOG_STR("g", medium),
-		        SVC_LOG_STR("h", medium), SVC_LOG_INT("i", 1),
-		        SVC_LOG_END);
+			SVC_LOG_STR("b", medium), SVC_LOG_STR("c", medium),
+			SVC_LOG_STR("d", medium), SVC_LOG_STR("e", medium),
+			SVC_LOG_STR("f", medium), SVC_LOG_STR("g", medium),
+			SVC_LOG_STR("h", medium), SVC_LOG_INT("i", 1),
+			SVC_LOG_END);
 		break;
 	default:
 		ck_abort();
@@ -415,8 +415,8 @@ START_TEST(short_lines_are_not_cut)
 {
 	char buf[LINE];
 	size_t n = fmt(buf, sizeof(buf), SVC_LOG_INFO, "m",
-	               SVC_LOG_STR("a", medium), SVC_LOG_STR("b", medium),
-	               SVC_LOG_END);
+		       SVC_LOG_STR("a", medium), SVC_LOG_STR("b", medium),
+		       SVC_LOG_END);
 	json_t *j = parse(buf, n, sizeof(buf));
 
 	ck_assert_str_eq(str(j, "a"), medium);
@@ -439,7 +439,7 @@ START_TEST(parse_level)
 		{ "Error", SVC_LOG_ERROR },
 	};
 	static const char *const bad[] = {
-		"",      "loud",  "infos", "err",
+		"",	 "loud",  "infos", "err",
 		"fatal", " info", "info ", "warnings"
 	};
 	enum svc_log_level level;
@@ -447,12 +447,12 @@ START_TEST(parse_level)
 	for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		level = (enum svc_log_level) - 1;
 		ck_assert_int_eq(svc_log_parse_level(good[i].text, &level),
-		                 SVC_OK);
+				 SVC_OK);
 		ck_assert_int_eq(level, good[i].level);
 	}
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(svc_log_parse_level(bad[i], &level) == SVC_EINVAL,
-		              "accepted \"%s\"", bad[i]);
+			      "accepted \"%s\"", bad[i]);
 }
 END_TEST
 
@@ -489,7 +489,7 @@ START_TEST(lines_below_the_minimum_are_not_written)
 	svc_log(SVC_LOG_INFO, "info line", SVC_LOG_INT("n", 1), SVC_LOG_END);
 	svc_log(SVC_LOG_WARN, "warn line", SVC_LOG_END);
 	svc_log(SVC_LOG_ERROR, "error line", SVC_LOG_STR("k", "v"),
-	        SVC_LOG_END);
+		SVC_LOG_END);
 	svc_log(SVC_LOG_INFO, "another info", SVC_LOG_END);
 	svc_log(SVC_LOG_WARN, "second warn", SVC_LOG_END);
 	svc_log_init("unit-svc", SVC_LOG_DEBUG, devnull);
@@ -525,7 +525,7 @@ START_TEST(svc_log_writes_one_bounded_line)
 	svc_log_init("unit-pipe", SVC_LOG_DEBUG, p[1]);
 	svc_log_set_context("rid-9", NULL);
 	svc_log(SVC_LOG_DEBUG, "big", SVC_LOG_STR("v", huge_ascii),
-	        SVC_LOG_INT("after", 5), SVC_LOG_END);
+		SVC_LOG_INT("after", 5), SVC_LOG_END);
 	svc_log_set_context(NULL, NULL);
 	svc_log_init("unit-svc", SVC_LOG_DEBUG, devnull);
 	close(p[1]);
@@ -562,7 +562,7 @@ log_suite(void)
 
 	tcase_add_checked_fixture(cut, setup, teardown);
 	tcase_add_loop_test(cut, huge_values_still_make_one_valid_line, 0,
-	                    NCUT * NSIZES);
+			    NCUT * NSIZES);
 	tcase_add_test(cut, short_lines_are_not_cut);
 	suite_add_tcase(s, cut);
 

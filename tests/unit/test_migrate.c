@@ -112,12 +112,12 @@ START_TEST(other_files_are_ignored)
 END_TEST
 
 static const char *const bad_names[] = {
-	"1_x.sql",       /* too few digits */
-	"0001-x.sql",    /* hyphen instead of underscore */
-	"00001_x.sql",   /* too many digits */
+	"1_x.sql",	 /* too few digits */
+	"0001-x.sql",	 /* hyphen instead of underscore */
+	"00001_x.sql",	 /* too many digits */
 	"0000_zero.sql", /* versions start at 1 */
-	"abcd_x.sql",    /* not digits */
-	"0001_.sql",     /* no name */
+	"abcd_x.sql",	 /* not digits */
+	"0001_.sql",	 /* no name */
 	"0001x_name.sql", "001a_name.sql", "x0001_name.sql",
 };
 
@@ -126,7 +126,7 @@ START_TEST(badly_named_files_are_refused)
 	add("0001_good.sql", "SELECT 1;\n");
 	add(bad_names[_i], "SELECT 2;\n");
 	ck_assert_msg(svc_migrate_latest(dir) < 0, "accepted %s",
-	              bad_names[_i]);
+		      bad_names[_i]);
 }
 END_TEST
 
@@ -172,7 +172,7 @@ migrate_suite(void)
 	tcase_add_test(tc, versions_need_not_be_contiguous);
 	tcase_add_test(tc, other_files_are_ignored);
 	tcase_add_loop_test(tc, badly_named_files_are_refused, 0,
-	                    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
+			    (int)(sizeof(bad_names) / sizeof(bad_names[0])));
 	tcase_add_test(tc, duplicate_versions_are_refused);
 	tcase_add_test(tc, missing_folder_is_refused);
 	tcase_add_test(tc, a_file_is_not_a_folder);

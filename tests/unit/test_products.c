@@ -58,9 +58,9 @@ setup(void)
 	ck_assert_ptr_nonnull(http);
 	strcpy(admin, "Bearer ");
 	ck_assert_int_eq(svc_jwt_mint("admin-1", "admin", svc_time_s(), 600,
-	                              key, sizeof(key) - 1, admin + 7,
-	                              sizeof(admin) - 7),
-	                 SVC_OK);
+				      key, sizeof(key) - 1, admin + 7,
+				      sizeof(admin) - 7),
+			 SVC_OK);
 }
 
 static void
@@ -86,8 +86,8 @@ call(const char *method, const char *path, const char *body,
 	if (body != NULL) {
 		svc_req_add_header(req, "Content-Type", "application/json");
 		ck_assert_int_eq(
-		        svc_req_append_body(req, body, strlen(body), 1048576),
-		        SVC_OK);
+			svc_req_append_body(req, body, strlen(body), 1048576),
+			SVC_OK);
 	}
 	svc_http_handle(http, req, res);
 	svc_req_free(req);
@@ -103,12 +103,12 @@ problem(struct svc_res *res, int status, const char *error)
 	json_t *doc = json_loadb(body, len, 0, NULL);
 
 	ck_assert_msg(svc_res_status(res) == status, "status %d, not %d: %.*s",
-	              svc_res_status(res), status, (int)len, body);
+		      svc_res_status(res), status, (int)len, body);
 	ck_assert_ptr_nonnull(doc);
 	ck_assert_str_eq(svc_res_get_header(res, "Content-Type"),
-	                 "application/problem+json");
+			 "application/problem+json");
 	ck_assert_str_eq(json_string_value(json_object_get(doc, "error")),
-	                 error);
+			 error);
 	return doc;
 }
 
@@ -132,11 +132,11 @@ invalid_fields(struct svc_res *res)
 	for (size_t i = 0; i < json_array_size(errors); i++) {
 		json_t *e = json_array_get(errors, i);
 		const char *field =
-		        json_string_value(json_object_get(e, "field"));
+			json_string_value(json_object_get(e, "field"));
 
 		ck_assert_ptr_nonnull(field);
 		ck_assert_ptr_nonnull(
-		        json_string_value(json_object_get(e, "message")));
+			json_string_value(json_object_get(e, "message")));
 		if (i > 0)
 			strcat(out, ",");
 		strcat(out, field);
@@ -150,8 +150,8 @@ static char *
 with(const char *member, const char *value)
 {
 	json_t *body = json_pack("{s:s, s:s, s:s, s:i, s:s}", "sku", "SKU-1",
-	                         "name", "Widget", "description", "A widget",
-	                         "price_cents", 1999, "currency", "EUR");
+				 "name", "Widget", "description", "A widget",
+				 "price_cents", 1999, "currency", "EUR");
 	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
 	char *text;
 
@@ -189,9 +189,9 @@ START_TEST(create_lists_every_missing_field)
 	svc_res_free(res);
 
 	res = call("POST", "/api/v1/products",
-	           "{\"sku\":null,\"name\":null,\"price_cents\":null,"
-	           "\"currency\":null,\"description\":null}",
-	           NULL);
+		   "{\"sku\":null,\"name\":null,\"price_cents\":null,"
+		   "\"currency\":null,\"description\":null}",
+		   NULL);
 	ck_assert_str_eq(invalid_fields(res), "sku,name,price_cents,currency");
 	svc_res_free(res);
 
@@ -212,7 +212,7 @@ static const struct {
 	{ "sku", "\"del\\u007f\"" },
 	{ "sku", "[\"SKU-1\"]" },
 	{ "sku", "\"0123456789012345678901234567890123456789"
-	         "0123456789012345678901234\"" }, /* 65 characters */
+		 "0123456789012345678901234\"" }, /* 65 characters */
 	{ "name", "\"\"" },
 	{ "name", "\"two\\nlines\"" },
 	{ "name", "false" },
@@ -241,7 +241,7 @@ START_TEST(create_refuses_each_bad_value)
 	struct svc_res *res = call("POST", "/api/v1/products", body, NULL);
 
 	ck_assert_msg(strcmp(invalid_fields(res), bad_values[_i].member) == 0,
-	              "%s: errors for %s", body, invalid_fields(res));
+		      "%s: errors for %s", body, invalid_fields(res));
 	svc_res_free(res);
 	free(body);
 }
@@ -287,13 +287,13 @@ END_TEST
 START_TEST(create_reports_every_bad_field_at_once)
 {
 	struct svc_res *res = call(
-	        "POST", "/api/v1/products",
-	        "{\"sku\":1,\"name\":2,\"description\":3,\"price_cents\":\"4\","
-	        "\"currency\":\"eur\"}",
-	        NULL);
+		"POST", "/api/v1/products",
+		"{\"sku\":1,\"name\":2,\"description\":3,\"price_cents\":\"4\","
+		"\"currency\":\"eur\"}",
+		NULL);
 
 	ck_assert_str_eq(invalid_fields(res),
-	                 "sku,name,description,price_cents,currency");
+			 "sku,name,description,price_cents,currency");
 	svc_res_free(res);
 }
 END_TEST
@@ -311,9 +311,9 @@ START_TEST(create_needs_an_admin_and_a_json_object)
 	svc_req_free(req);
 
 	ck_assert_int_eq(svc_jwt_mint("u", "user", svc_time_s(), 600, key,
-	                              sizeof(key) - 1, user + 7,
-	                              sizeof(user) - 7),
-	                 SVC_OK);
+				      sizeof(key) - 1, user + 7,
+				      sizeof(user) - 7),
+			 SVC_OK);
 	req = svc_req_new("POST", "/api/v1/products");
 	res = svc_res_new();
 	svc_req_add_header(req, "Authorization", user);
@@ -364,16 +364,16 @@ START_TEST(patch_needs_a_field)
 
 	ck_assert_uint_eq(json_array_size(json_object_get(doc, "errors")), 1);
 	ck_assert_ptr_nonnull(
-	        strstr(json_string_value(json_object_get(e, "message")),
-	               "at least one"));
+		strstr(json_string_value(json_object_get(e, "message")),
+		       "at least one"));
 	json_decref(doc);
 	svc_res_free(res);
 
 	/* Nulls for required fields are "not given", not a change. */
 	expect(call("PATCH", ITEM,
-	            "{\"sku\":null,\"name\":null,\"price_cents\":null,"
-	            "\"currency\":null}",
-	            NULL),
+		    "{\"sku\":null,\"name\":null,\"price_cents\":null,"
+		    "\"currency\":null}",
+		    NULL),
 	       422, "validation_failed");
 	/* Unknown members change nothing either. */
 	expect(call("PATCH", ITEM, "{\"colour\":\"red\"}", NULL), 422,
@@ -401,17 +401,17 @@ START_TEST(patch_validates_what_it_is_given)
 		struct svc_res *res = call("PATCH", ITEM, cases[i].body, NULL);
 
 		ck_assert_msg(strcmp(invalid_fields(res), cases[i].fields) == 0,
-		              "%s: errors for %s", cases[i].body,
-		              invalid_fields(res));
+			      "%s: errors for %s", cases[i].body,
+			      invalid_fields(res));
 		svc_res_free(res);
 	}
 }
 END_TEST
 
 static const char *const bad_if_match[] = {
-	"abc",    "\"abc\"",      "\"3",         "3\"",
-	"\"\"",   "\"0\"",        "0",           "\"-1\"",
-	"-1",     "W/\"x\"",      "W/",          "\"1.5\"",
+	"abc",	  "\"abc\"",	  "\"3",	 "3\"",
+	"\"\"",	  "\"0\"",	  "0",		 "\"-1\"",
+	"-1",	  "W/\"x\"",	  "W/",		 "\"1.5\"",
 	"\"1 \"", "\"3\", \"4\"", "99999999999", "\"2147483648\"",
 	"",
 };
@@ -419,11 +419,11 @@ static const char *const bad_if_match[] = {
 START_TEST(bad_if_match_is_400)
 {
 	struct svc_res *res =
-	        call("PATCH", ITEM, "{\"name\":\"x\"}", bad_if_match[_i]);
+		call("PATCH", ITEM, "{\"name\":\"x\"}", bad_if_match[_i]);
 	json_t *doc = problem(res, 400, "invalid_header");
 
 	ck_assert_ptr_nonnull(strstr(
-	        json_string_value(json_object_get(doc, "detail")), "If-Match"));
+		json_string_value(json_object_get(doc, "detail")), "If-Match"));
 	json_decref(doc);
 	svc_res_free(res);
 	expect(call("DELETE", ITEM, NULL, bad_if_match[_i]), 400,
@@ -437,14 +437,14 @@ END_TEST
 /* --- listing --- */
 
 static const char *const bad_queries[] = {
-	"?limit=abc",         "?limit=0",
-	"?limit=-1",          "?limit=",
-	"?limit=1.5",         "?limit=10x",
+	"?limit=abc",	      "?limit=0",
+	"?limit=-1",	      "?limit=",
+	"?limit=1.5",	      "?limit=10x",
 	"?limit=1000000001",  "?limit=99999999999999999999",
 	"?ids=not-a-uuid",    "?ids=" ID ",not-a-uuid",
 	"?ids=" ID "%20",     "?ids=" ID ";" ID,
-	"?after=!!!",         "?after=abc",
-	"?after=Zm9v",        "?after=" ID,
+	"?after=!!!",	      "?after=abc",
+	"?after=Zm9v",	      "?after=" ID,
 	"?limit=abc&ids=" ID, "?limit=5&after=%2B%2F%3D",
 };
 
@@ -473,7 +473,7 @@ START_TEST(too_many_ids_are_400)
 	res = call("GET", path, NULL, NULL);
 	doc = problem(res, 400, "invalid_parameter");
 	ck_assert_ptr_nonnull(strstr(
-	        json_string_value(json_object_get(doc, "detail")), "100"));
+		json_string_value(json_object_get(doc, "detail")), "100"));
 	json_decref(doc);
 	svc_res_free(res);
 	free(path);
@@ -487,8 +487,8 @@ cursor_path(char *path, size_t size, const char *raw)
 	char enc[256];
 
 	ck_assert_int_ge(svc_base64url_encode((const unsigned char *)raw,
-	                                      strlen(raw), enc, sizeof(enc)),
-	                 0);
+					      strlen(raw), enc, sizeof(enc)),
+			 0);
 	snprintf(path, size, "/api/v1/products?after=%s", enc);
 }
 
@@ -538,7 +538,7 @@ products_suite(void)
 	tcase_add_checked_fixture(create, setup, teardown);
 	tcase_add_test(create, create_lists_every_missing_field);
 	tcase_add_loop_test(create, create_refuses_each_bad_value, 0,
-	                    (int)(sizeof(bad_values) / sizeof(bad_values[0])));
+			    (int)(sizeof(bad_values) / sizeof(bad_values[0])));
 	tcase_add_test(create, create_counts_characters_not_bytes);
 	tcase_add_test(create, create_reports_every_bad_field_at_once);
 	tcase_add_test(create, create_needs_an_admin_and_a_json_object);
@@ -546,18 +546,18 @@ products_suite(void)
 
 	tcase_add_checked_fixture(change, setup, teardown);
 	tcase_add_loop_test(change, malformed_ids_are_404, 0,
-	                    (int)(sizeof(bad_ids) / sizeof(bad_ids[0])));
+			    (int)(sizeof(bad_ids) / sizeof(bad_ids[0])));
 	tcase_add_test(change, patch_needs_a_field);
 	tcase_add_test(change, patch_validates_what_it_is_given);
 	tcase_add_loop_test(
-	        change, bad_if_match_is_400, 0,
-	        (int)(sizeof(bad_if_match) / sizeof(bad_if_match[0])));
+		change, bad_if_match_is_400, 0,
+		(int)(sizeof(bad_if_match) / sizeof(bad_if_match[0])));
 	suite_add_tcase(s, change);
 
 	tcase_add_checked_fixture(list, setup, teardown);
 	tcase_add_loop_test(
-	        list, bad_list_parameters_are_400, 0,
-	        (int)(sizeof(bad_queries) / sizeof(bad_queries[0])));
+		list, bad_list_parameters_are_400, 0,
+		(int)(sizeof(bad_queries) / sizeof(bad_queries[0])));
 	tcase_add_test(list, too_many_ids_are_400);
 	tcase_add_test(list, tampered_cursors_are_400);
 	suite_add_tcase(s, list);

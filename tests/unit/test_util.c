@@ -84,7 +84,7 @@ START_TEST(uuid_valid_rejects_everything_else)
 	static const char *const bad[] = {
 		"",
 		"123e4567",
-		"123e4567-e89b-12d3-a456-42661417400",   /* 35 chars */
+		"123e4567-e89b-12d3-a456-42661417400",	 /* 35 chars */
 		"123e4567-e89b-12d3-a456-4266141740000", /* 37 chars */
 		"123e4567-e89b-12d3-a456-426614174000 ", /* trailing space */
 		"123e4567-e89b-12d3-a456-426614174000\n",
@@ -105,7 +105,7 @@ START_TEST(uuid_valid_rejects_everything_else)
 	ck_assert(!svc_uuid_valid(NULL));
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(!svc_uuid_valid(bad[i]), "accepted \"%s\"",
-		              bad[i]);
+			      bad[i]);
 }
 END_TEST
 
@@ -124,7 +124,7 @@ START_TEST(rfc3339_now_has_the_documented_shape)
 	for (size_t i = 0; shape[i] != '\0'; i++) {
 		if (shape[i] == 'd')
 			ck_assert_msg(out[i] >= '0' && out[i] <= '9', "%s",
-			              out);
+				      out);
 		else
 			ck_assert_msg(out[i] == shape[i], "%s", out);
 	}

@@ -20,8 +20,8 @@
 #include "svc/http.h"
 
 struct svc_app {
-	const char *name;	  /* "products" */
-	int default_port;	  /* 8081 */
+	const char *name;		/* "products" */
+	int default_port;		/* 8081 */
 	const struct svc_route *routes; /* the service's own routes */
 	const struct svc_db_stmt *const *statements; /* NULL-terminated */
 	/* Called after configuration, before serving; may be NULL. */

@@ -60,7 +60,8 @@ void svc_config_fail(const char *key, const char *fmt, ...)
 /* Whether every value read so far was valid. */
 bool svc_config_ok(void);
 
-/* The first error, "SERVICE_PORT: must be an integer in 1..65535, got \"x\"". */
+/* The first error, "SERVICE_PORT: must be an integer in 1..65535, got \"x\"".
+ */
 const char *svc_config_error(void);
 
 #endif

@@ -28,10 +28,10 @@ struct svc_db_stmt {
 };
 
 struct svc_db_config {
-	const char *url;		/* libpq URL or conninfo (copied) */
-	int connect_timeout_s;		/* libpq connect_timeout */
-	int statement_timeout_ms;	/* per statement, server side */
-	const char *application_name;	/* shows in pg_stat_activity */
+	const char *url;	      /* libpq URL or conninfo (copied) */
+	int connect_timeout_s;	      /* libpq connect_timeout */
+	int statement_timeout_ms;     /* per statement, server side */
+	const char *application_name; /* shows in pg_stat_activity */
 };
 
 struct svc_db;

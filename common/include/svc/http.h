@@ -31,23 +31,25 @@ typedef int (*svc_handler_fn)(struct svc_req *req, struct svc_res *res);
 
 /* Route flags. */
 enum {
-	SVC_ROUTE_ADMIN = 1 << 0,   /* bearer token with role admin */
-	SVC_ROUTE_SERVICE = 1 << 1, /* bearer token with role service or admin */
-	SVC_ROUTE_BODY = 1 << 2,    /* a JSON body is required */
-	SVC_ROUTE_OPS = 1 << 3,     /* operational: never rate limited */
+	SVC_ROUTE_ADMIN = 1 << 0, /* bearer token with role admin */
+	SVC_ROUTE_SERVICE = 1
+			    << 1, /* bearer token with role service or admin */
+	SVC_ROUTE_BODY = 1 << 2,  /* a JSON body is required */
+	SVC_ROUTE_OPS = 1 << 3,	  /* operational: never rate limited */
 };
 
 struct svc_route {
-	const char *method; /* "GET", "POST", ...; GET routes also answer HEAD */
-	const char *path;   /* template: "/api/v1/products/{id}" */
+	const char
+		*method;  /* "GET", "POST", ...; GET routes also answer HEAD */
+	const char *path; /* template: "/api/v1/products/{id}" */
 	svc_handler_fn handler;
 	unsigned flags;
 };
 
 /* Limits and secrets the pipeline enforces; see svc_http_config_load(). */
 struct svc_http_config {
-	size_t max_body;	 /* bytes; larger bodies get 413 */
-	int max_json_depth;	 /* nesting of arrays/objects */
+	size_t max_body;    /* bytes; larger bodies get 413 */
+	int max_json_depth; /* nesting of arrays/objects */
 	const unsigned char *jwt_key;
 	size_t jwt_key_len;
 	long long jwt_leeway; /* seconds */
@@ -186,12 +188,12 @@ int svc_query_int(struct svc_req *req, struct svc_res *res, const char *name,
 /* --- the server (libmicrohttpd) --- */
 
 struct svc_server_config {
-	const char *host;	  /* listen address, "0.0.0.0" or "127.0.0.1" */
+	const char *host; /* listen address, "0.0.0.0" or "127.0.0.1" */
 	int port;
-	int threads;		  /* worker threads, each with its own DB connection */
-	int connection_timeout_s; /* idle or slow connections are closed */
-	int max_connections;	  /* in total */
-	int max_per_ip;		  /* per client address */
+	int threads; /* worker threads, each with its own DB connection */
+	int connection_timeout_s;     /* idle or slow connections are closed */
+	int max_connections;	      /* in total */
+	int max_per_ip;		      /* per client address */
 	size_t memory_per_connection; /* bounds the header size (431 past it) */
 };
 
