@@ -121,8 +121,13 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 				s->server.host);
 	s->server.port = (int)svc_config_int("SERVICE_PORT", app->default_port,
 					     1, 65535);
-	s->server.threads = (int)svc_config_int("HTTP_THREADS",
-						nproc > 0 ? nproc : 2, 1, 256);
+	/*
+	 * Workers block while their read waits in the pipeline, so there are
+	 * several per core: enough requests in flight to fill each batch.
+	 */
+	s->server.threads = (int)svc_config_int(
+		"HTTP_THREADS", nproc > 0 && nproc < 8 ? nproc * 8 : 64, 1,
+		256);
 	s->server.connection_timeout_s =
 		(int)(svc_config_duration_ms("HTTP_CONNECTION_TIMEOUT", "30s",
 					     1000, 3600000) /
@@ -152,6 +157,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		      1000);
 	s->db.statement_timeout_ms = (int)svc_config_duration_ms(
 		"DB_STATEMENT_TIMEOUT", "5s", 1, 3600000);
+	s->db.pipelines = (int)svc_config_int("DB_PIPELINES", 1, 0, 16);
 	s->db_wait_ms =
 		svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0, 3600000);
 	s->drain_ms =

@@ -10,7 +10,9 @@
  */
 #include "svc/db.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,11 @@
 #include "svc/err.h"
 #include "svc/log.h"
 
+#include <stdatomic.h>
+
 #define MAX_TABLES 8
+#define MAX_PIPES  16
+#define MAX_BATCH  256
 
 struct svc_db {
 	PGconn *conn;
@@ -29,13 +35,40 @@ struct svc_db {
 	struct svc_db *next;
 };
 
+/* A read waiting for a pipeline; lives on the waiting thread's stack. */
+struct job {
+	const char *stmt;
+	int n;
+	const char *const *params;
+	PGresult *result;
+	int rc;
+	sem_t done;
+	struct job *next;
+};
+
+/* One connection in pipeline mode and the thread that feeds it. */
+struct pipe {
+	struct svc_db db;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *head, *tail;
+	bool stop;
+};
+
 static struct {
 	char *conninfo;
 	const struct svc_db_stmt *tables[MAX_TABLES + 1];
 	pthread_mutex_t lock;
 	struct svc_db *all;
 	int count;
+	int npipes;  /* configured */
+	int started; /* running */
+	struct pipe pipes[MAX_PIPES];
+	atomic_uint next_pipe;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static _Thread_local int thread_pipe = -1;
 
 static _Thread_local struct svc_db *thread_db;
 
@@ -73,6 +106,7 @@ svc_db_setup(const struct svc_db_config *cfg,
 	} else if (asprintf(&g.conninfo, "%s %s", cfg->url, extra) < 0) {
 		return SVC_ENOMEM;
 	}
+	g.npipes = cfg->pipelines < MAX_PIPES ? cfg->pipelines : MAX_PIPES;
 	for (; tables != NULL && tables[n] != NULL; n++) {
 		if (n == MAX_TABLES)
 			return SVC_EINVAL;
@@ -209,19 +243,33 @@ svc_db_thread(void)
 {
 	struct svc_db *db = thread_db;
 
-	if (db != NULL && db->conn != NULL && (db->prepared || db->plain))
-		return db;
 	if (db == NULL) {
-		db = svc_db_open();
+		/* Connected on first use: reads may never need it. */
+		db = calloc(1, sizeof(*db));
+		if (db == NULL)
+			return NULL;
+		registry_add(db);
 		thread_db = db;
-		return db;
 	}
-	return connect_db(db) == SVC_OK ? db : NULL;
+	return db;
 }
+
+/* Makes sure db has a live, prepared connection. */
+static int
+ensure(struct svc_db *db)
+{
+	if (db->conn != NULL && (db->prepared || db->plain) &&
+	    PQstatus(db->conn) == CONNECTION_OK)
+		return SVC_OK;
+	return connect_db(db);
+}
+
+static void pipes_stop(void);
 
 void
 svc_db_shutdown(void)
 {
+	pipes_stop();
 	pthread_mutex_lock(&g.lock);
 	while (g.all != NULL) {
 		struct svc_db *db = g.all;
@@ -252,7 +300,7 @@ svc_db_open_count(void)
 PGconn *
 svc_db_conn(struct svc_db *db)
 {
-	return db->conn;
+	return ensure(db) == SVC_OK ? db->conn : NULL;
 }
 
 const char *
@@ -310,17 +358,25 @@ result_ok(const PGresult *r)
 	return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
 }
 
+static int pipe_exec(const char *stmt, int n, const char *const *params,
+		     PGresult **out);
+
 int
 svc_db_exec(struct svc_db *db, const char *stmt, int n,
 	    const char *const *params, PGresult **out)
 {
-	bool idle = PQtransactionStatus(db->conn) == PQTRANS_IDLE;
+	bool idle = db->conn == NULL ||
+		    PQtransactionStatus(db->conn) == PQTRANS_IDLE;
 	bool retry = idle && (stmt_flags(stmt) & SVC_DB_IDEMPOTENT);
 	PGresult *r;
 	int rc;
 
 	if (out != NULL)
 		*out = NULL;
+	if (retry && g.npipes > 0)
+		return pipe_exec(stmt, n, params, out);
+	if (ensure(db) != SVC_OK)
+		return SVC_EUNAVAIL;
 	if (idle && !retry) {
 		/*
 		 * A write must not run on a connection the server already
@@ -358,9 +414,12 @@ svc_db_exec(struct svc_db *db, const char *stmt, int n,
 int
 svc_db_sql(struct svc_db *db, const char *sql)
 {
-	PGresult *r = PQexec(db->conn, sql);
+	PGresult *r;
 	int rc = SVC_OK;
 
+	if (ensure(db) != SVC_OK)
+		return SVC_EUNAVAIL;
+	r = PQexec(db->conn, sql);
 	if (!result_ok(r)) {
 		rc = classify(db, r, sql);
 		if (PQstatus(db->conn) != CONNECTION_OK)
@@ -393,4 +452,237 @@ svc_db_rollback(struct svc_db *db)
 	if (PQstatus(db->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		svc_db_sql(db, "ROLLBACK");
+}
+
+/* --- pipelined reads --- */
+
+/*
+ * Reads outside a transaction are batched: a few connections in pipeline
+ * mode each take every read queued while the previous batch was in flight,
+ * send them back to back with one Sync, and hand each result to its
+ * waiting thread. Under load one round trip then carries many reads, and
+ * PostgreSQL wakes once per batch instead of once per query. A read that
+ * fails on its own (say, a statement timeout) aborts the rest of its batch
+ * (PGRES_PIPELINE_ABORTED); those are sent again one by one, so one bad
+ * read never fails another.
+ */
+
+static void
+finish(struct job *j, int rc, PGresult *r)
+{
+	j->rc = rc;
+	j->result = r;
+	sem_post(&j->done);
+}
+
+/* Connects the pipe's connection, prepares, enters pipeline mode. */
+static bool
+pipe_connect(struct pipe *p)
+{
+	if (p->db.conn != NULL && p->db.prepared &&
+	    PQstatus(p->db.conn) == CONNECTION_OK)
+		return true;
+	if (connect_db(&p->db) != SVC_OK)
+		return false;
+	if (!PQenterPipelineMode(p->db.conn)) {
+		p->db.prepared = false;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Sends batch with one Sync and reads the results in order. Jobs aborted
+ * by an earlier failure in the batch go to *again; jobs hit by a lost
+ * connection go to *lost. Everything else is finished.
+ */
+static void
+run_batch(struct pipe *p, struct job *batch, struct job **again,
+	  struct job **lost)
+{
+	PGconn *c = p->db.conn;
+	struct job *j, *next;
+	PGresult *r;
+	bool broken = false;
+
+	for (j = batch; j != NULL && !broken; j = j->next)
+		broken = !PQsendQueryPrepared(c, j->stmt, j->n, j->params, NULL,
+					      NULL, 0);
+	if (!broken)
+		broken = !PQpipelineSync(c);
+	for (j = batch; j != NULL; j = next) {
+		next = j->next;
+		r = broken ? NULL : PQgetResult(c);
+		if (r == NULL) {
+			broken = true;
+			j->next = *lost;
+			*lost = j;
+			continue;
+		}
+		/* Each query's results end with a NULL. */
+		for (PGresult *extra; (extra = PQgetResult(c)) != NULL;)
+			PQclear(extra);
+		switch (PQresultStatus(r)) {
+		case PGRES_TUPLES_OK:
+		case PGRES_COMMAND_OK:
+			finish(j, SVC_OK, r);
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			PQclear(r);
+			j->next = *again;
+			*again = j;
+			break;
+		default:
+			finish(j, classify(&p->db, r, j->stmt), NULL);
+			PQclear(r);
+			break;
+		}
+	}
+	if (broken) {
+		p->db.prepared = false; /* reconnect before the next batch */
+		return;
+	}
+	r = PQgetResult(c); /* the Sync */
+	if (PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+		p->db.prepared = false;
+	PQclear(r);
+}
+
+static void
+fail_all(struct job *list, int rc)
+{
+	for (struct job *j = list, *next; j != NULL; j = next) {
+		next = j->next;
+		finish(j, rc, NULL);
+	}
+}
+
+/* Runs batch; a lost connection is re-made once, reads being safe to repeat. */
+static void
+serve_batch(struct pipe *p, struct job *batch)
+{
+	struct job *again = NULL, *lost = NULL;
+
+	for (int attempt = 0; batch != NULL; attempt++) {
+		if (attempt == 2 || !pipe_connect(p)) {
+			fail_all(batch, SVC_EUNAVAIL);
+			return;
+		}
+		run_batch(p, batch, &again, &lost);
+		/* Aborted ones go one at a time: each fails only for itself. */
+		while (again != NULL) {
+			struct job *j = again;
+
+			again = j->next;
+			j->next = NULL;
+			run_batch(p, j, &again, &lost);
+		}
+		batch = lost;
+		lost = NULL;
+	}
+}
+
+static void *
+pipe_main(void *arg)
+{
+	struct pipe *p = arg;
+
+	for (;;) {
+		struct job *batch, *cut;
+		int n = 1;
+
+		pthread_mutex_lock(&p->lock);
+		while (p->head == NULL && !p->stop)
+			pthread_cond_wait(&p->wake, &p->lock);
+		if (p->head == NULL) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		batch = cut = p->head;
+		while (cut->next != NULL && n < MAX_BATCH) {
+			cut = cut->next;
+			n++;
+		}
+		p->head = cut->next;
+		if (p->head == NULL)
+			p->tail = NULL;
+		cut->next = NULL;
+		pthread_mutex_unlock(&p->lock);
+		serve_batch(p, batch);
+	}
+	return NULL;
+}
+
+/* Starts the pipes on first use (not in `migrate`, which never reads). */
+static bool
+pipes_start(void)
+{
+	pthread_mutex_lock(&g.lock);
+	while (g.started < g.npipes) {
+		struct pipe *p = &g.pipes[g.started];
+
+		memset(p, 0, sizeof(*p));
+		pthread_mutex_init(&p->lock, NULL);
+		pthread_cond_init(&p->wake, NULL);
+		if (pthread_create(&p->thread, NULL, pipe_main, p) != 0) {
+			g.npipes = g.started; /* run with what we have */
+			break;
+		}
+		g.started++;
+	}
+	pthread_mutex_unlock(&g.lock);
+	return g.started > 0;
+}
+
+static void
+pipes_stop(void)
+{
+	for (int i = 0; i < g.started; i++) {
+		struct pipe *p = &g.pipes[i];
+
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		if (p->db.conn != NULL)
+			PQfinish(p->db.conn);
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->wake);
+	}
+	g.started = 0;
+}
+
+static int
+pipe_exec(const char *stmt, int n, const char *const *params, PGresult **out)
+{
+	struct job j = { .stmt = stmt, .n = n, .params = params };
+	struct pipe *p;
+	bool was_empty;
+
+	if (g.started < g.npipes && !pipes_start())
+		return SVC_EUNAVAIL;
+	if (thread_pipe < 0)
+		thread_pipe = (int)(atomic_fetch_add(&g.next_pipe, 1) %
+				    (unsigned)g.started);
+	p = &g.pipes[thread_pipe];
+	sem_init(&j.done, 0, 0);
+	pthread_mutex_lock(&p->lock);
+	was_empty = p->head == NULL;
+	if (p->tail != NULL)
+		p->tail->next = &j;
+	else
+		p->head = &j;
+	p->tail = &j;
+	if (was_empty)
+		pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	while (sem_wait(&j.done) != 0 && errno == EINTR)
+		;
+	sem_destroy(&j.done);
+	if (out != NULL)
+		*out = j.result;
+	else
+		PQclear(j.result);
+	return j.rc;
 }

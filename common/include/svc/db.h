@@ -9,6 +9,10 @@
  * restart), the connection is re-established: a statement marked
  * SVC_DB_IDEMPOTENT is retried once on the new connection; any other
  * answers SVC_EUNAVAIL, because it may or may not have run.
+ *
+ * Reads (SVC_DB_IDEMPOTENT statements outside a transaction) can instead go
+ * through a few shared connections in pipeline mode, which batch the reads
+ * of all threads into one round trip (svc_db_config.pipelines).
  */
 #ifndef SVC_DB_H
 #define SVC_DB_H
@@ -32,6 +36,7 @@ struct svc_db_config {
 	int connect_timeout_s;	      /* libpq connect_timeout */
 	int statement_timeout_ms;     /* per statement, server side */
 	const char *application_name; /* shows in pg_stat_activity */
+	int pipelines; /* connections batching reads; 0: every thread its own */
 };
 
 struct svc_db;
@@ -48,9 +53,10 @@ int svc_db_setup(const struct svc_db_config *cfg,
 void svc_db_shutdown(void);
 
 /*
- * The calling thread's connection, connected and prepared; or NULL when
- * the database cannot be reached (the reason is logged, and the next call
- * tries again).
+ * The calling thread's connection handle; it connects (and prepares) on
+ * first use, so a thread that only reads through the pipelines never opens
+ * one. NULL only when out of memory; an unreachable database shows as
+ * SVC_EUNAVAIL from the call that needed it.
  */
 struct svc_db *svc_db_thread(void);
 
@@ -60,7 +66,10 @@ struct svc_db *svc_db_open(void);
 struct svc_db *svc_db_open_plain(void);
 void svc_db_close(struct svc_db *db);
 
-/* The libpq connection (borrowed), for things libsvc does not wrap. */
+/*
+ * The libpq connection (borrowed), connecting first if needed, for things
+ * libsvc does not wrap; NULL when the database cannot be reached.
+ */
 PGconn *svc_db_conn(struct svc_db *db);
 
 /*
