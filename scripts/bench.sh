@@ -6,6 +6,7 @@
 #   products read: wrk, GET /api/v1/products/{id}, random ids out of 10,000
 #   seeded products, keep-alive, BENCH_CONNECTIONS (64) connections for
 #   BENCH_SECONDS (10) s; baseline: pgbench -S -M prepared (16 clients).
+#   Run twice: access log off (LOG_LEVEL=warn) and on (info, to a file).
 #   Printed: both throughputs, their ratio, p50/p99, the service's peak RSS.
 #
 # State lives in .bench/ (its own ports), stopped at the end.
@@ -58,12 +59,31 @@ pg_out=$("$PG_BIN/pgbench" -S -M prepared -c 16 -j 2 -T "$SECONDS_RUN" \
 pg_tps=$(awk '/^tps/ {print int($3)}' <<<"$pg_out")
 echo "   pgbench: $pg_tps TPS"
 
-echo "== products: GET /api/v1/products/{id} ($CONNS connections, ${SECONDS_RUN}s)"
 port=$(svc_port products "$HTTP_BASE")
+# wrk_products LOG_LEVEL: starts products, measures, sets rps p50 p99 rss errors
+wrk_products() {
+  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=$PRODUCTS_DATABASE_URL \
+    LOG_LEVEL=$1 build/products >"$STATE/logs/products-$1.log" 2>&1 &
+  PIDS[products]=$!
+  wait_ready "http://127.0.0.1:$port/health/ready" 60 "${PIDS[products]}"
+  # Warm up the connections and caches, then measure.
+  IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d2s -s scripts/bench/random_product.lua \
+    "http://127.0.0.1:$port" >/dev/null
+  local out
+  out=$(IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency \
+    -s scripts/bench/random_product.lua "http://127.0.0.1:$port")
+  rps=$(wrk_rps "$out")
+  p50=$(wrk_pct "$out" 50%)
+  p99=$(wrk_pct "$out" 99%)
+  rss=$(rss_peak "${PIDS[products]}")
+  errors=$(grep -E '^non-2xx' <<<"$out")
+  stop_pid "${PIDS[products]}" 30 || true
+  unset 'PIDS[products]'
+}
+
+# The schema comes from the service's own migrations.
 SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=$PRODUCTS_DATABASE_URL \
-  LOG_LEVEL=${BENCH_LOG_LEVEL:-info} build/products >"$STATE/logs/products.log" 2>&1 &
-PIDS[products]=$!
-wait_ready "http://127.0.0.1:$port/health/ready" 60 "${PIDS[products]}"
+  build/products migrate >/dev/null
 "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" <<'SQL' >/dev/null
 INSERT INTO products (sku, name, description, price_cents, currency)
 SELECT 'BENCH-' || g, 'Product ' || g, 'Seeded for the benchmark', g * 10, 'EUR'
@@ -71,24 +91,23 @@ FROM generate_series(1, 10000) g;
 ANALYZE products;
 SQL
 "$PG_BIN/psql" -X -At "$PRODUCTS_DATABASE_URL" -c "SELECT id FROM products" >"$STATE/ids"
-# Warm up the connections and caches, then measure.
-IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d2s -s scripts/bench/random_product.lua \
-  "http://127.0.0.1:$port" >/dev/null
-wrk_out=$(IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency \
-  -s scripts/bench/random_product.lua "http://127.0.0.1:$port")
-rps=$(wrk_rps "$wrk_out")
-p50=$(wrk_pct "$wrk_out" 50%)
-p99=$(wrk_pct "$wrk_out" 99%)
-rss=$(rss_peak "${PIDS[products]}")
-errors=$(grep -E '^non-2xx' <<<"$wrk_out")
+
+echo "== products: GET /api/v1/products/{id} ($CONNS connections, ${SECONDS_RUN}s), access log off"
+wrk_products warn
+echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
+q_rps=$rps q_p50=$p50 q_p99=$p99
+echo "== the same with the access log on (LOG_LEVEL=info, to a file)"
+wrk_products info
 echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
 
-ratio=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
+ratio=$(awk -v a="$q_rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
+ratio_log=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 cat <<MSG
 
 == summary
-   pgbench -S -M prepared      $pg_tps TPS
-   products GET by id          $rps req/s   p50 $p50   p99 $p99
-   ratio products / pgbench    $ratio   (target >= 0.5, p99 < 5 ms)
-   products peak RSS           ${rss} MiB
+   pgbench -S -M prepared          $pg_tps TPS
+   products GET by id              $q_rps req/s   p50 $q_p50   p99 $q_p99
+     with the access log on        $rps req/s   p50 $p50   p99 $p99
+   ratio products / pgbench        $ratio  (access log on: $ratio_log; target >= 0.5, p99 < 5 ms)
+   products peak RSS               ${rss} MiB
 MSG
