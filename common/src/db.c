@@ -11,6 +11,7 @@
 #include "svc/db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -361,6 +362,26 @@ result_ok(const PGresult *r)
 static int pipe_exec(const char *stmt, int n, const char *const *params,
 		     PGresult **out);
 
+/*
+ * Whether an idle connection is still open. A server that shut down or
+ * restarted has sent its goodbye and closed the socket: anything readable
+ * on an idle connection is drained, and an end of file shows as a bad
+ * status. Costs one poll(2) when nothing is pending.
+ */
+static bool
+idle_conn_alive(struct svc_db *db)
+{
+	struct pollfd pfd = { .fd = PQsocket(db->conn), .events = POLLIN };
+
+	for (int i = 0; i < 4 && PQstatus(db->conn) == CONNECTION_OK; i++) {
+		if (poll(&pfd, 1, 0) <= 0)
+			return true; /* nothing pending */
+		if (!PQconsumeInput(db->conn))
+			return false;
+	}
+	return PQstatus(db->conn) == CONNECTION_OK;
+}
+
 int
 svc_db_exec(struct svc_db *db, const char *stmt, int n,
 	    const char *const *params, PGresult **out)
@@ -383,11 +404,8 @@ svc_db_exec(struct svc_db *db, const char *stmt, int n,
 		 * closed: the retry below would be unsafe for it. Reading
 		 * what is pending on the socket tells us without a round trip.
 		 */
-		if (!PQconsumeInput(db->conn) ||
-		    PQstatus(db->conn) != CONNECTION_OK) {
-			if (connect_db(db) != SVC_OK)
-				return SVC_EUNAVAIL;
-		}
+		if (!idle_conn_alive(db) && connect_db(db) != SVC_OK)
+			return SVC_EUNAVAIL;
 	}
 	r = PQexecPrepared(db->conn, stmt, n, params, NULL, NULL, 0);
 	if (!result_ok(r) && retry && PQstatus(db->conn) != CONNECTION_OK) {

@@ -296,6 +296,70 @@ START_TEST(sigterm_exits_cleanly)
 }
 END_TEST
 
+/* Status of one request, for the restart test. */
+static long
+status_of(const char *method, const char *u, const char *const *h,
+	  const char *body)
+{
+	struct http_resp *r = http_do(method, u, h, body);
+	long st = r->status;
+
+	http_free(r);
+	return st;
+}
+
+/*
+ * PostgreSQL restarted under a running service: reads and writes come back
+ * on their own, with at most a short run of 503s and never a 500.
+ */
+START_TEST(database_restart_is_survived)
+{
+	const char *base = env_or_fail("PRODUCTS_URL");
+	const char *h[] = { "Content-Type: application/json",
+			    auth_header("admin"), NULL };
+	char body[160], id[64];
+	struct http_resp *r;
+	long st = 0;
+	int unavailable = 0;
+
+	snprintf(body, sizeof(body),
+		 "{\"sku\":\"RESTART-%ld\",\"name\":\"r\",\"price_cents\":1,"
+		 "\"currency\":\"EUR\"}",
+		 (long)time(NULL));
+	r = http_do("POST", url(base, "/api/v1/products"), h, body);
+	ck_assert_int_eq(r->status, 201);
+	snprintf(id, sizeof(id), "%s",
+		 json_string_value(json_object_get(r->json, "id")));
+	http_free(r);
+
+	ck_assert_int_eq(run_cmd(env_or_fail("PG_RESTART_CMD"), NULL), 0);
+
+	for (int i = 0; i < 100 && st != 200; i++) {
+		st = status_of("GET", url(base, "/api/v1/products/%s", id),
+			       NULL, NULL);
+		ck_assert_msg(st == 200 || st == 503, "read answered %ld", st);
+		if (st == 503) {
+			unavailable++;
+			usleep(100 * 1000);
+		}
+	}
+	ck_assert_int_eq(st, 200);
+	ck_assert_int_le(unavailable, 2);
+
+	/* Each worker's write connection notices the restart before use. */
+	for (int i = 0; i < 8; i++) {
+		snprintf(body, sizeof(body),
+			 "{\"sku\":\"RESTART-%ld-%d\",\"name\":\"r\","
+			 "\"price_cents\":1,\"currency\":\"EUR\"}",
+			 (long)time(NULL), i);
+		st = status_of("POST", url(base, "/api/v1/products"), h, body);
+		ck_assert_msg(st == 201, "write %d answered %ld", i, st);
+	}
+	ck_assert_int_eq(
+		status_of("GET", url(base, "/health/ready"), NULL, NULL), 200);
+}
+END_TEST
+
 Suite *
 service_suite(void)
 {
@@ -308,6 +372,8 @@ service_suite(void)
 	tcase_add_test(tc, migrations_story);
 	tcase_add_test(tc, keep_alive_reuses_the_connection);
 	tcase_add_test(tc, sigterm_exits_cleanly);
+	/* Last: it restarts the shared PostgreSQL. */
+	tcase_add_test(tc, database_restart_is_survived);
 	suite_add_tcase(s, tc);
 	return s;
 }
