@@ -5,6 +5,7 @@
 #                   the services (Ctrl-C stops everything it started)
 #   make test       the same preparation, then every test suite
 #   make asan       the whole test suite under AddressSanitizer + UBSan
+#   make valgrind   the whole test suite with the services under valgrind
 #   make bench      benchmarks, with pgbench as the baseline in the same run
 #   make format-check, make format, make clean
 #
@@ -37,7 +38,7 @@ LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
-.PHONY: all run test asan bench clean format format-check $(SERVICES) \
+.PHONY: all run test asan valgrind bench clean format format-check $(SERVICES) \
 	check-unit check-integration
 .DEFAULT_GOAL := all
 
@@ -85,6 +86,10 @@ test:
 
 asan:
 	@SAN=1 BUILD=build/asan scripts/test.sh
+
+# The whole suite with the services under valgrind (leaks fail the run).
+valgrind:
+	@VALGRIND=1 scripts/test.sh
 
 bench:
 	@scripts/bench.sh
