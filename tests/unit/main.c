@@ -9,8 +9,9 @@ int
 main(void)
 {
 	Suite *(*const suites[])(void) = {
-		err_suite, util_suite, config_suite,  log_suite,
-		jwt_suite, http_suite, migrate_suite, products_suite,
+		err_suite,     util_suite,  config_suite,  log_suite,
+		jwt_suite,     http_suite,  migrate_suite, products_suite,
+		breaker_suite, retry_suite, client_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;

@@ -16,5 +16,8 @@ Suite *jwt_suite(void);
 Suite *http_suite(void);
 Suite *migrate_suite(void);
 Suite *products_suite(void);
+Suite *breaker_suite(void);
+Suite *retry_suite(void);
+Suite *client_suite(void);
 
 #endif
