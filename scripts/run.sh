@@ -43,6 +43,8 @@ set -a
 . "$STATE/env"
 set +a
 export JWT_SECRET=${JWT_SECRET:-$(state_secret "$STATE")}
+# Plain text lines on a terminal; JSON when piped (or LOG_FORMAT=json).
+if [[ -t 1 ]]; then export LOG_FORMAT=${LOG_FORMAT:-text}; fi
 
 colors=(32 36 35)
 i=0

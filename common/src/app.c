@@ -39,6 +39,7 @@ struct settings {
 	const char *jwt_secret;
 	const char *migrations_dir;
 	enum svc_log_level log_level;
+	bool log_text;
 	struct svc_server_config server;
 	struct svc_http_config http;
 	struct svc_db_config db;
@@ -114,6 +115,10 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 			"LOG_LEVEL",
 			"must be debug, info, warn or error, got \"%s\"",
 			level);
+	level = svc_config_str("LOG_FORMAT", "json");
+	if (svc_log_parse_format(level, &s->log_text) != SVC_OK)
+		svc_config_fail("LOG_FORMAT",
+				"must be json or text, got \"%s\"", level);
 	s->server.host = svc_config_str("SERVICE_HOST", "0.0.0.0");
 	if (inet_pton(AF_INET, s->server.host, &addr) != 1)
 		svc_config_fail("SERVICE_HOST",
@@ -424,6 +429,7 @@ svc_app_main(const struct svc_app *app, int argc, char **argv)
 		return 2;
 	}
 	svc_log_init(s.name, s.log_level, 1);
+	svc_log_set_text(s.log_text);
 	if (strcmp(cmd, "token") == 0) {
 		rc = cmd_token(&s, argc - 1, argv + 1);
 	} else if (svc_db_setup(&s.db, app->statements) != SVC_OK) {

@@ -1,5 +1,6 @@
 /*
- * log.c - JSON lines on stdout, one write(2) per line.
+ * log.c - JSON lines on stdout, one write(2) per line (or plain text lines
+ * for a terminal, LOG_FORMAT=text).
  *
  * The line is built in a fixed stack buffer; values that would overflow it
  * are cut (and marked with "..."), so a hostile header can never make a log
@@ -23,6 +24,7 @@
 static const char *service_name = "svc";
 static enum svc_log_level min_level = SVC_LOG_INFO;
 static int out_fd = 1;
+static bool text_format;
 
 static _Thread_local const char *ctx_request_id;
 static _Thread_local const char *ctx_trace_id;
@@ -51,6 +53,22 @@ svc_log_parse_level(const char *s, enum svc_log_level *out)
 		return SVC_OK;
 	}
 	return SVC_EINVAL;
+}
+
+int
+svc_log_parse_format(const char *s, bool *text)
+{
+	if (strcasecmp(s, "json") == 0 || strcasecmp(s, "text") == 0) {
+		*text = strcasecmp(s, "text") == 0;
+		return SVC_OK;
+	}
+	return SVC_EINVAL;
+}
+
+void
+svc_log_set_text(bool on)
+{
+	text_format = on;
 }
 
 int
@@ -197,9 +215,101 @@ field_done(struct line *l, size_t mark)
 	return !l->overflow && !l->cut;
 }
 
+static size_t format_json(char *buf, size_t size, enum svc_log_level level,
+			  const char *msg, va_list ap);
+
+/* Appends s to a text line; quoted when it has spaces, control bytes made
+ * visible so a value can never start a line of its own. */
+static void
+text_value(char *buf, size_t size, size_t *len, const char *s)
+{
+	bool quote = s[0] == '\0' || strpbrk(s, " \"=") != NULL;
+
+	if (quote && *len < size)
+		buf[(*len)++] = '"';
+	for (; *s != '\0' && *len < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		buf[(*len)++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
+	if (quote && *len < size)
+		buf[(*len)++] = '"';
+}
+
+/*
+ * "20:34:22.469 INFO  msg key=value ..." for people watching a terminal
+ * (LOG_FORMAT=text); the service name is left to whoever prefixes lines.
+ */
+static size_t
+format_text(char *buf, size_t size, enum svc_log_level level, const char *msg,
+	    va_list ap)
+{
+	static const char *const names[] = { "DEBUG", "INFO ", "WARN ",
+					     "ERROR" };
+	size_t len, room = size - 2;
+	struct timespec now;
+	struct tm tm;
+	char num[64];
+	int tag;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	localtime_r(&now.tv_sec, &tm);
+	len = strftime(buf, room, "%H:%M:%S", &tm);
+	len += (size_t)snprintf(buf + len, room - len, ".%03d %s ",
+				(int)(now.tv_nsec / 1000000), names[level]);
+	for (const char *m = msg; *m != '\0' && len < room; m++)
+		buf[len++] = (unsigned char)*m < 0x20 ? '?' : *m;
+	if (ctx_request_id != NULL) {
+		len += (size_t)snprintf(buf + len, room - len, " request_id=");
+		text_value(buf, room, &len, ctx_request_id);
+	}
+	while (len < room && (tag = va_arg(ap, int)) != SVC__LOG_END) {
+		const char *key = va_arg(ap, const char *), *v = num;
+
+		switch (tag) {
+		case SVC__LOG_STR:
+		case SVC__LOG_RAW:
+			v = va_arg(ap, const char *);
+			break;
+		case SVC__LOG_INT:
+			snprintf(num, sizeof(num), "%lld",
+				 va_arg(ap, long long));
+			break;
+		case SVC__LOG_DBL:
+			snprintf(num, sizeof(num), "%.3f", va_arg(ap, double));
+			break;
+		case SVC__LOG_BOOL:
+			v = va_arg(ap, int) ? "true" : "false";
+			break;
+		default:
+			v = NULL;
+			break;
+		}
+		if (v == NULL)
+			break;
+		len += (size_t)snprintf(buf + len, room - len, " %s=", key);
+		if (len < room)
+			text_value(buf, room, &len, v);
+	}
+	if (len > room)
+		len = room;
+	buf[len++] = '\n';
+	buf[len] = '\0';
+	return len;
+}
+
 size_t
 svc_log_vformat(char *buf, size_t size, enum svc_log_level level,
 		const char *msg, va_list ap)
+{
+	if (text_format)
+		return format_text(buf, size, level, msg, ap);
+	return format_json(buf, size, level, msg, ap);
+}
+
+static size_t
+format_json(char *buf, size_t size, enum svc_log_level level, const char *msg,
+	    va_list ap)
 {
 	struct line l = { buf, 0, size - 3, false, false };
 	char ts[48], num[64];

@@ -541,6 +541,29 @@ START_TEST(svc_log_writes_one_bounded_line)
 }
 END_TEST
 
+START_TEST(text_format_is_one_plain_line)
+{
+	char buf[512];
+	bool text = false;
+
+	ck_assert_int_eq(svc_log_parse_format("text", &text), 0);
+	ck_assert(text);
+	ck_assert_int_eq(svc_log_parse_format("json", &text), 0);
+	ck_assert(!text);
+	ck_assert_int_ne(svc_log_parse_format("xml", &text), 0);
+
+	svc_log_set_text(true);
+	fmt(buf, sizeof(buf), SVC_LOG_WARN, "disk\nfull",
+	    SVC_LOG_INT("free", 3), SVC_LOG_STR("path", "/var/a b"),
+	    SVC_LOG_BOOL("ro", 1), SVC_LOG_END);
+	svc_log_set_text(false);
+	ck_assert_ptr_nonnull(strstr(buf, " WARN  disk?full free=3"));
+	ck_assert_ptr_nonnull(strstr(buf, " path=\"/var/a b\" ro=true\n"));
+	/* exactly one line: the newline in the message was neutralised */
+	ck_assert_ptr_eq(strchr(buf, '\n'), buf + strlen(buf) - 1);
+}
+END_TEST
+
 Suite *
 log_suite(void)
 {
@@ -558,6 +581,7 @@ log_suite(void)
 	tcase_add_test(line, doubles_that_json_cannot_hold);
 	tcase_add_test(line, strings_are_escaped);
 	tcase_add_test(line, utf8_is_kept_and_bad_bytes_are_replaced);
+	tcase_add_test(line, text_format_is_one_plain_line);
 	suite_add_tcase(s, line);
 
 	tcase_add_checked_fixture(cut, setup, teardown);

@@ -14,6 +14,7 @@
 #define SVC_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum svc_log_level {
@@ -45,6 +46,12 @@ void svc_log_init(const char *service, enum svc_log_level level, int fd);
 
 /* Parses "debug|info|warn|error"; returns 0 or SVC_EINVAL. */
 int svc_log_parse_level(const char *s, enum svc_log_level *out);
+
+/* Parses LOG_FORMAT, "json" or "text"; returns 0 or SVC_EINVAL. */
+int svc_log_parse_format(const char *s, bool *text);
+
+/* Plain "time LEVEL msg key=value" lines instead of JSON (for terminals). */
+void svc_log_set_text(bool on);
 
 /* Whether a line at this level would be written. */
 int svc_log_enabled(enum svc_log_level level);
