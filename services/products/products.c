@@ -494,32 +494,33 @@ missing_or_stale(struct svc_db *db, struct svc_res *res, const char *id,
 	return rc;
 }
 
-static const char *
-version_precondition(struct svc_req *req, struct svc_res *res)
+/* The {id} and If-Match version (NULL: any) of a change, or an answer. */
+static int
+change_target(struct svc_req *req, struct svc_res *res, const char **id,
+	      const char **version)
 {
-	const char *v = if_match(req);
-
-	if (v != NULL && v[0] == '\0')
-		svc_res_problem(
+	*id = path_id(req, res);
+	if (*id == NULL)
+		return SVC_ENOTFOUND;
+	*version = if_match(req);
+	if (*version != NULL && (*version)[0] == '\0')
+		return svc_res_problem(
 			res, 400, "invalid_header",
 			"If-Match must be a version in quotes, like \"3\"");
-	return v;
+	return SVC_OK;
 }
 
 int
 products_update(struct svc_req *req, struct svc_res *res)
 {
-	const char *id = path_id(req, res), *version;
+	const char *id, *version;
 	struct fields f;
 	struct svc_db *db;
 	PGresult *r;
-	int rc;
+	int rc = change_target(req, res, &id, &version);
 
-	if (id == NULL)
-		return SVC_ENOTFOUND;
-	version = version_precondition(req, res);
-	if (version != NULL && version[0] == '\0')
-		return SVC_EINVAL;
+	if (rc != SVC_OK)
+		return rc;
 	if (!read_fields(res, svc_req_json(req), false, &f))
 		return SVC_EVALIDATION;
 	if (!f.sku && !f.name && !f.has_description && !f.has_price &&
@@ -563,16 +564,13 @@ products_update(struct svc_req *req, struct svc_res *res)
 int
 products_delete(struct svc_req *req, struct svc_res *res)
 {
-	const char *id = path_id(req, res), *version;
+	const char *id, *version;
 	struct svc_db *db;
 	PGresult *r;
-	int rc;
+	int rc = change_target(req, res, &id, &version);
 
-	if (id == NULL)
-		return SVC_ENOTFOUND;
-	version = version_precondition(req, res);
-	if (version != NULL && version[0] == '\0')
-		return SVC_EINVAL;
+	if (rc != SVC_OK)
+		return rc;
 	db = get_db(res);
 	if (db == NULL)
 		return SVC_EUNAVAIL;
