@@ -17,7 +17,7 @@ CC ?= cc
 BUILD ?= build
 SAN ?=
 
-SERVICES := products
+SERVICES := products inventory
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror

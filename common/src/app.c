@@ -169,6 +169,8 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
 	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
+	if (app->configure != NULL)
+		app->configure();
 	if (need_secret)
 		s->jwt_secret =
 			svc_config_required("JWT_SECRET", SVC_JWT_MIN_KEY);

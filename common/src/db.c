@@ -255,12 +255,38 @@ svc_db_thread(void)
 	return db;
 }
 
-/* Makes sure db has a live, prepared connection. */
+/*
+ * Whether an idle connection is still open. A server that shut down or
+ * restarted has sent its goodbye and closed the socket: anything readable
+ * on an idle connection is drained, and an end of file shows as a bad
+ * status. Costs one poll(2) when nothing is pending.
+ */
+static bool
+idle_conn_alive(struct svc_db *db)
+{
+	struct pollfd pfd = { .fd = PQsocket(db->conn), .events = POLLIN };
+
+	for (int i = 0; i < 4 && PQstatus(db->conn) == CONNECTION_OK; i++) {
+		if (poll(&pfd, 1, 0) <= 0)
+			return true; /* nothing pending */
+		if (!PQconsumeInput(db->conn))
+			return false;
+	}
+	return PQstatus(db->conn) == CONNECTION_OK;
+}
+
+/*
+ * Makes sure db has a live, prepared connection. An idle one is checked
+ * for a server that went away meanwhile (idle_conn_alive), so nothing runs
+ * on a connection that is already dead.
+ */
 static int
 ensure(struct svc_db *db)
 {
 	if (db->conn != NULL && (db->prepared || db->plain) &&
-	    PQstatus(db->conn) == CONNECTION_OK)
+	    PQstatus(db->conn) == CONNECTION_OK &&
+	    (PQtransactionStatus(db->conn) != PQTRANS_IDLE ||
+	     idle_conn_alive(db)))
 		return SVC_OK;
 	return connect_db(db);
 }
@@ -362,26 +388,6 @@ result_ok(const PGresult *r)
 static int pipe_exec(const char *stmt, int n, const char *const *params,
 		     PGresult **out);
 
-/*
- * Whether an idle connection is still open. A server that shut down or
- * restarted has sent its goodbye and closed the socket: anything readable
- * on an idle connection is drained, and an end of file shows as a bad
- * status. Costs one poll(2) when nothing is pending.
- */
-static bool
-idle_conn_alive(struct svc_db *db)
-{
-	struct pollfd pfd = { .fd = PQsocket(db->conn), .events = POLLIN };
-
-	for (int i = 0; i < 4 && PQstatus(db->conn) == CONNECTION_OK; i++) {
-		if (poll(&pfd, 1, 0) <= 0)
-			return true; /* nothing pending */
-		if (!PQconsumeInput(db->conn))
-			return false;
-	}
-	return PQstatus(db->conn) == CONNECTION_OK;
-}
-
 int
 svc_db_exec(struct svc_db *db, const char *stmt, int n,
 	    const char *const *params, PGresult **out)
@@ -396,17 +402,10 @@ svc_db_exec(struct svc_db *db, const char *stmt, int n,
 		*out = NULL;
 	if (retry && g.npipes > 0)
 		return pipe_exec(stmt, n, params, out);
+	/* A write must not run on a connection the server already closed:
+	 * the retry below would be unsafe for it. ensure() checks. */
 	if (ensure(db) != SVC_OK)
 		return SVC_EUNAVAIL;
-	if (idle && !retry) {
-		/*
-		 * A write must not run on a connection the server already
-		 * closed: the retry below would be unsafe for it. Reading
-		 * what is pending on the socket tells us without a round trip.
-		 */
-		if (!idle_conn_alive(db) && connect_db(db) != SVC_OK)
-			return SVC_EUNAVAIL;
-	}
 	r = PQexecPrepared(db->conn, stmt, n, params, NULL, NULL, 0);
 	if (!result_ok(r) && retry && PQstatus(db->conn) != CONNECTION_OK) {
 		PQclear(r);

@@ -383,6 +383,7 @@ struct svc_res {
 	int nheaders;
 	char *problem_code;
 	char *problem_detail;
+	json_t *problem_extra; /* more members for the problem document */
 	json_t *field_errors;
 };
 
@@ -414,6 +415,7 @@ svc_res_free(struct svc_res *res)
 	if (res == NULL)
 		return;
 	res_clear_body(res);
+	json_decref(res->problem_extra);
 	json_decref(res->field_errors);
 	for (int i = 0; i < res->nheaders; i++) {
 		free(res->headers[i].name);
@@ -514,6 +516,14 @@ svc_res_field_error(struct svc_res *res, const char *field, const char *fmt,
 	json_array_append_new(
 		res->field_errors,
 		json_pack("{s:s, s:s}", "field", field, "message", msg));
+}
+
+void
+svc_res_problem_member(struct svc_res *res, const char *name, json_t *value)
+{
+	if (res->problem_extra == NULL)
+		res->problem_extra = json_object();
+	json_object_set_new(res->problem_extra, name, value);
 }
 
 int
@@ -972,6 +982,8 @@ render_problem(struct svc_req *req, struct svc_res *res)
 			"request_id", req->request_id);
 	if (res->field_errors != NULL)
 		json_object_set(doc, "errors", res->field_errors);
+	if (res->problem_extra != NULL)
+		json_object_update_missing(doc, res->problem_extra);
 	svc_res_json(res, status, doc);
 	res->content_type = "application/problem+json";
 }

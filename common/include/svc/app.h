@@ -24,6 +24,12 @@ struct svc_app {
 	int default_port;		/* 8081 */
 	const struct svc_route *routes; /* the service's own routes */
 	const struct svc_db_stmt *const *statements; /* NULL-terminated */
+	/*
+	 * Reads the service's own keys with svc_config_*; called with the
+	 * common ones, so a bad value stops start-up the same way (exit 2).
+	 * May be NULL.
+	 */
+	void (*configure)(void);
 	/* Called after configuration, before serving; may be NULL. */
 	int (*init)(void);
 	/* Called after the server stopped; may be NULL. */

@@ -152,6 +152,13 @@ int svc_res_problem(struct svc_res *res, int status, const char *code,
 void svc_res_field_error(struct svc_res *res, const char *field,
 			 const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/*
+ * Adds a member to the problem document of this response (steals value),
+ * e.g. the short items of a 409 insufficient_stock. The standard members
+ * always win over one of the same name.
+ */
+void svc_res_problem_member(struct svc_res *res, const char *name,
+			    json_t *value);
 /* Number of field errors recorded so far. */
 int svc_res_field_errors(const struct svc_res *res);
 /* Sets a header (both copied); replaces one of the same name. */

@@ -1,0 +1,131 @@
+/*
+ * stock.c - the stock resource: on hand, reserved and available per product.
+ *
+ * Stock rows are keyed by product id. Admins set `on_hand` with PUT; the
+ * reservation flow (reservations.c) moves `reserved`. The database keeps
+ * 0 <= reserved <= on_hand, so a PUT below what is reserved is a 409 here
+ * and can never succeed by accident.
+ */
+#include "inventory.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "svc/err.h"
+#include "svc/log.h"
+#include "svc/util.h"
+
+#define MAX_ON_HAND 1000000000LL
+
+/* clang-format off */
+const struct svc_db_stmt stock_statements[] = {
+	{ "stock_get",
+	  "SELECT " STOCK_JSON("s") "::text, s.version, s.reserved"
+	  " FROM stock s WHERE s.product_id = $1",
+	  SVC_DB_IDEMPOTENT },
+	{ "stock_put",
+	  "WITH s AS (INSERT INTO stock AS t (product_id, on_hand)"
+	  "  VALUES ($1, $2)"
+	  "  ON CONFLICT (product_id) DO UPDATE SET on_hand = EXCLUDED.on_hand,"
+	  "   version = t.version + 1, updated_at = clock_timestamp()"
+	  "  WHERE t.reserved <= EXCLUDED.on_hand"
+	  "  RETURNING t.*, (xmax = 0) AS created),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'inventory.stock_changed', s.product_id,"
+	  "   " STOCK_JSON("s") "::jsonb, $3, $4 FROM s)"
+	  " SELECT " STOCK_JSON("s") "::text, s.created, s.version FROM s",
+	  0 },
+	{ NULL, NULL, 0 },
+};
+/* clang-format on */
+
+/* The {product_id} path parameter; a malformed one names nothing: 404. */
+const char *
+inventory_path_uuid(struct svc_req *req, struct svc_res *res,
+		    const char *name, const char *what)
+{
+	const char *id = svc_req_param(req, name);
+
+	if (!svc_uuid_valid(id)) {
+		svc_res_problem(res, 404, "not_found", "%s %.64s not found",
+				what, id);
+		return NULL;
+	}
+	return id;
+}
+
+int
+stock_get(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = inventory_path_uuid(req, res, "product_id", "stock for");
+	struct svc_db *db = svc_db_thread();
+	PGresult *r;
+	int rc;
+
+	if (id == NULL)
+		return SVC_ENOTFOUND;
+	if (db == NULL)
+		return SVC_ENOMEM;
+	rc = svc_db_exec(db, "stock_get", 1, &id, &r);
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return svc_res_problem(res, 404, "not_found",
+				       "no stock for product %s", id);
+	}
+	svc_res_header(res, "ETag",
+		       svc_req_printf(req, "\"%s\"", PQgetvalue(r, 0, 1)));
+	rc = svc_res_raw(res, 200, PQgetvalue(r, 0, 0),
+			 (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	return rc;
+}
+
+int
+stock_put(struct svc_req *req, struct svc_res *res)
+{
+	const char *id = inventory_path_uuid(req, res, "product_id", "stock for");
+	struct svc_db *db = svc_db_thread();
+	long long on_hand;
+	char n[24];
+	PGresult *r;
+	int rc;
+
+	if (id == NULL)
+		return SVC_ENOTFOUND;
+	if (!svc_json_integer(res, svc_req_json(req), "on_hand", 0,
+			      MAX_ON_HAND, true, &on_hand, NULL))
+		return SVC_EVALIDATION;
+	if (db == NULL)
+		return SVC_ENOMEM;
+	snprintf(n, sizeof(n), "%lld", on_hand);
+	const char *params[] = { id, n, svc_req_id(req),
+				 svc_req_header(req, "traceparent") };
+	rc = svc_db_exec(db, "stock_put", 4, params, &r);
+	if (rc != SVC_OK)
+		return rc;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		rc = svc_db_exec(db, "stock_get", 1, &id, &r);
+		if (rc != SVC_OK)
+			return rc;
+		rc = svc_res_problem(res, 409, "below_reserved",
+				     "on_hand %lld is below the %s units "
+				     "reserved for product %s",
+				     on_hand,
+				     PQntuples(r) ? PQgetvalue(r, 0, 2) : "?",
+				     id);
+		PQclear(r);
+		return rc;
+	}
+	svc_res_header(res, "ETag",
+		       svc_req_printf(req, "\"%s\"", PQgetvalue(r, 0, 2)));
+	rc = svc_res_raw(res, PQgetvalue(r, 0, 1)[0] == 't' ? 201 : 200,
+			 PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	svc_log(SVC_LOG_INFO, "stock set", SVC_LOG_STR("product_id", id),
+		SVC_LOG_INT("on_hand", on_hand), SVC_LOG_END);
+	PQclear(r);
+	return rc;
+}
