@@ -84,7 +84,7 @@ for s in $(services); do
   port=$(svc_port "$s" "$HTTP_BASE")
   url_var=${s^^}_DATABASE_URL
   SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=${!url_var} \
-    LOG_LEVEL=${LOG_LEVEL:-info} \
+    LOG_LEVEL=${LOG_LEVEL:-info} RESERVATION_SWEEP_INTERVAL=200ms \
     "${runner[@]}" "$BUILD/$s" >"$STATE/logs/$s.log" 2>&1 &
   PIDS[$s]=$!
   export "${s^^}_URL=http://127.0.0.1:$port"

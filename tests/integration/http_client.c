@@ -124,8 +124,8 @@ env_or_fail(const char *name)
 const char *
 url(const char *base, const char *fmt, ...)
 {
-	static char slots[8][2048];
-	static int next;
+	static _Thread_local char slots[8][2048];
+	static _Thread_local int next;
 	char *out = slots[next++ % 8];
 	int n = snprintf(out, sizeof(slots[0]), "%s", base);
 	va_list ap;
@@ -139,8 +139,8 @@ url(const char *base, const char *fmt, ...)
 const char *
 auth_header(const char *role)
 {
-	static char slots[4][1100];
-	static int next;
+	static _Thread_local char slots[4][1100];
+	static _Thread_local int next;
 	char *out = slots[next++ % 4], token[1024];
 	const char *secret = env_or_fail("JWT_SECRET");
 

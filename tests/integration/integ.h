@@ -34,17 +34,21 @@ char *http_header(const struct http_resp *r, const char *name);
 /* Environment value, failing the test when it is unset. */
 const char *env_or_fail(const char *name);
 
-/* "<base><fmt...>" in a static rotating buffer (8 slots). */
+/* "<base><fmt...>" in a rotating per-thread buffer (8 slots). */
 const char *url(const char *base, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* "Authorization: Bearer <token>" for role, minted with JWT_SECRET. */
+/*
+ * "Authorization: Bearer <token>" for role, minted with JWT_SECRET, in a
+ * rotating per-thread buffer (4 slots).
+ */
 const char *auth_header(const char *role);
 
 /* Runs a command, returning its exit status; output into *out if non-NULL. */
 int run_cmd(const char *cmd, char **out);
 
 Suite *products_api_suite(void);
+Suite *inventory_api_suite(void);
 Suite *contract_suite(void);
 Suite *service_suite(void);
 

@@ -11,6 +11,7 @@ main(void)
 {
 	Suite *(*const suites[])(void) = {
 		products_api_suite,
+		inventory_api_suite,
 		contract_suite,
 		service_suite,
 	};
