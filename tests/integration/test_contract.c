@@ -23,6 +23,7 @@
 /* Add a service here once it has a binary and docs/api/<name>.yaml. */
 static const char *const services[] = {
 	"products",
+	"inventory",
 };
 
 #define NSERVICES ((int)(sizeof(services) / sizeof(services[0])))
