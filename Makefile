@@ -17,7 +17,7 @@ CC ?= cc
 BUILD ?= build
 SAN ?=
 
-SERVICES := products inventory
+SERVICES := products inventory orders
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror
@@ -30,7 +30,7 @@ endif
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -pthread \
 	-Icommon/include -Icommon/src -I$(PG_INC) -MMD -MP
-LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -pthread
+LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -lcurl -pthread
 TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
 	-lcurl
 

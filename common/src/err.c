@@ -22,6 +22,7 @@ static const struct {
 	{ SVC_ERATELIMIT, 429, "rate_limited", "too many requests" },
 	{ SVC_EUNAVAIL, 503, "service_unavailable", "dependency unavailable" },
 	{ SVC_ETIMEOUT, 503, "service_unavailable", "dependency timed out" },
+	{ SVC_ECIRCUIT, 503, "service_unavailable", "dependency circuit open" },
 	{ SVC_ENOMEM, 500, "internal_error", "out of memory" },
 	{ SVC_EINTERNAL, 500, "internal_error", "internal error" },
 };

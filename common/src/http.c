@@ -1051,7 +1051,8 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 			goto out;
 	}
 	rc = r->handler(req, res);
-	if (rc == SVC_EVALIDATION || (rc == SVC_OK && res->field_errors)) {
+	if ((rc == SVC_EVALIDATION && res->problem_code == NULL) ||
+	    (rc == SVC_OK && res->field_errors)) {
 		svc_res_problem(res, 422, "validation_failed",
 				"%d invalid field%s", svc_res_field_errors(res),
 				svc_res_field_errors(res) == 1 ? "" : "s");

@@ -29,6 +29,7 @@ static const struct {
 	{ SVC_ETIMEOUT, 503, "service_unavailable" },
 	{ SVC_ENOMEM, 500, "internal_error" },
 	{ SVC_EINTERNAL, 500, "internal_error" },
+	{ SVC_ECIRCUIT, 503, "service_unavailable" },
 };
 
 #define NTABLE ((int)(sizeof(table) / sizeof(table[0])))
@@ -70,7 +71,7 @@ END_TEST
 
 START_TEST(unknown_codes_are_internal_errors)
 {
-	static const int unknown[] = { 1, 42, -15, -100, -2147483647 - 1 };
+	static const int unknown[] = { 1, 42, -16, -100, -2147483647 - 1 };
 
 	for (unsigned i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
 		ck_assert_int_eq(svc_err_status(unknown[i]), 500);

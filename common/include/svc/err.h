@@ -25,6 +25,7 @@ enum svc_err {
 	SVC_ETIMEOUT = -12,	/* a dependency did not answer in time: 503 */
 	SVC_ENOMEM = -13,	/* out of memory: 500 */
 	SVC_EINTERNAL = -14,	/* a bug or an unexpected failure: 500 */
+	SVC_ECIRCUIT = -15,	/* a dependency's circuit is open: 503 */
 };
 
 /* The HTTP status for an error code (500 for unknown codes). */

@@ -1,0 +1,160 @@
+/*
+ * upstream.c - client + breaker + retry, the way every outbound call goes.
+ *
+ * svc_retry_run() drives the attempts; each attempt first asks the breaker
+ * (an open circuit ends the chain with SVC_ECIRCUIT, which the retry layer
+ * does not retry), clips the call's timeout to what is left of the
+ * deadline, makes the call, and tells the breaker how it went. Only the
+ * last attempt's answer is kept.
+ */
+#include "svc/upstream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "svc/config.h"
+#include "svc/err.h"
+#include "svc/log.h"
+#include "svc/util.h"
+
+struct svc_upstream {
+	char name[32];
+	char *base_url;
+	struct svc_breaker *breaker;
+	struct svc_retry_policy retry;
+	long long deadline_ms;
+};
+
+void
+svc_upstream_config_read(const char *name, const char *url_key,
+			 const char *default_url,
+			 struct svc_upstream_config *cfg)
+{
+	char prefix[32], key[64];
+	size_t i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; name[i] != '\0' && i < sizeof(prefix) - 1; i++)
+		prefix[i] = (char)(name[i] >= 'a' && name[i] <= 'z'
+					   ? name[i] - 32
+					   : name[i]);
+	prefix[i] = '\0';
+	cfg->name = name;
+	cfg->base_url = svc_config_str(url_key, default_url);
+	if (strncmp(cfg->base_url, "http://", 7) != 0 &&
+	    strncmp(cfg->base_url, "https://", 8) != 0)
+		svc_config_fail(url_key, "must be an http:// or https:// URL, "
+					 "got \"%s\"",
+				cfg->base_url);
+	cfg->breaker.target = name;
+	svc_breaker_config_read(prefix, &cfg->breaker);
+	svc_retry_config_read(prefix, &cfg->retry);
+	snprintf(key, sizeof(key), "%s_DEADLINE", prefix);
+	cfg->deadline_ms = svc_config_duration_ms(key, "2s", 10, 600000);
+}
+
+struct svc_upstream *
+svc_upstream_new(const struct svc_upstream_config *cfg)
+{
+	struct svc_upstream *u = calloc(1, sizeof(*u));
+	size_t n;
+
+	if (u == NULL)
+		return NULL;
+	snprintf(u->name, sizeof(u->name), "%s", cfg->name);
+	u->base_url = strdup(cfg->base_url);
+	u->breaker = svc_breaker_new(&cfg->breaker);
+	if (u->base_url == NULL || u->breaker == NULL) {
+		svc_upstream_free(u);
+		return NULL;
+	}
+	/* "http://host:port/" and "http://host:port" mean the same. */
+	n = strlen(u->base_url);
+	if (n > 0 && u->base_url[n - 1] == '/')
+		u->base_url[n - 1] = '\0';
+	u->retry = cfg->retry;
+	u->deadline_ms = cfg->deadline_ms > 0 ? cfg->deadline_ms : 2000;
+	return u;
+}
+
+void
+svc_upstream_free(struct svc_upstream *u)
+{
+	if (u == NULL)
+		return;
+	svc_breaker_free(u->breaker);
+	free(u->base_url);
+	free(u);
+}
+
+/* One call in a chain: what it needs, and where the answer goes. */
+struct attempt {
+	struct svc_upstream *u;
+	const struct svc_upstream_request *req;
+	struct svc_client_request creq;
+	struct svc_client_response *out;
+};
+
+static int
+attempt(void *arg, long long deadline_ms, long *http_status)
+{
+	struct attempt *a = arg;
+	long long left = deadline_ms - svc_now_ms();
+	int rc;
+
+	if (!svc_breaker_allow(a->u->breaker))
+		return SVC_ECIRCUIT;
+	svc_client_response_cleanup(a->out);
+	a->creq.timeout_ms = left > 0 ? left : 1;
+	rc = svc_client_do(&a->creq, a->out);
+	*http_status = a->out->status;
+	svc_breaker_record(a->u->breaker, rc == SVC_OK && a->out->status < 500);
+	if (rc != SVC_OK)
+		svc_log(SVC_LOG_WARN, "upstream call failed",
+			SVC_LOG_STR("upstream", a->u->name),
+			SVC_LOG_STR("path", a->req->path),
+			SVC_LOG_STR("error", a->out->error), SVC_LOG_END);
+	return rc;
+}
+
+int
+svc_upstream_call(struct svc_upstream *u,
+		  const struct svc_upstream_request *req,
+		  struct svc_client_response *out)
+{
+	struct attempt a = { .u = u, .req = req, .out = out };
+	char url[2048];
+
+	memset(out, 0, sizeof(*out));
+	if (snprintf(url, sizeof(url), "%s%s", u->base_url, req->path) >=
+	    (int)sizeof(url))
+		return SVC_EINVAL;
+	a.creq.method = req->method;
+	a.creq.url = url;
+	a.creq.body = req->body;
+	a.creq.request_id = req->request_id;
+	a.creq.traceparent = req->traceparent;
+	return svc_retry_run(&u->retry, req->idempotent,
+			     svc_now_ms() + u->deadline_ms, attempt, &a, NULL);
+}
+
+enum svc_breaker_state
+svc_upstream_state(const struct svc_upstream *u)
+{
+	return svc_breaker_state(u->breaker);
+}
+
+long long
+svc_upstream_retry_after_s(const struct svc_upstream *u)
+{
+	long long ms = svc_breaker_retry_after_ms(u->breaker);
+
+	return ms > 0 ? (ms + 999) / 1000 : 1;
+}
+
+const char *
+svc_upstream_name(const struct svc_upstream *u)
+{
+	return u->name;
+}
