@@ -57,6 +57,8 @@ for s in $(services); do
     DATABASE_URL=${!url_var} "build/$s" \
     > >(sed -u "s/^/$prefix/") 2>&1 &
   PIDS[$s]=$!
+  # Services started later (orders) find the earlier ones here.
+  export "${s^^}_URL=http://127.0.0.1:$port"
 done
 for s in $(services); do
   port=$(svc_port "$s" "$HTTP_BASE")

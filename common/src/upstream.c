@@ -36,16 +36,17 @@ svc_upstream_config_read(const char *name, const char *url_key,
 
 	memset(cfg, 0, sizeof(*cfg));
 	for (i = 0; name[i] != '\0' && i < sizeof(prefix) - 1; i++)
-		prefix[i] = (char)(name[i] >= 'a' && name[i] <= 'z'
-					   ? name[i] - 32
-					   : name[i]);
+		prefix[i] =
+			(char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 32
+								: name[i]);
 	prefix[i] = '\0';
 	cfg->name = name;
 	cfg->base_url = svc_config_str(url_key, default_url);
 	if (strncmp(cfg->base_url, "http://", 7) != 0 &&
 	    strncmp(cfg->base_url, "https://", 8) != 0)
-		svc_config_fail(url_key, "must be an http:// or https:// URL, "
-					 "got \"%s\"",
+		svc_config_fail(url_key,
+				"must be an http:// or https:// URL, "
+				"got \"%s\"",
 				cfg->base_url);
 	cfg->breaker.target = name;
 	svc_breaker_config_read(prefix, &cfg->breaker);

@@ -13,9 +13,10 @@
  * that reads it (planned once, with the statement).
  */
 #define STOCK_JSON(s)                                                          \
-	"(SELECT row_to_json(j) FROM (SELECT " s ".product_id, " s            \
-	".on_hand, " s ".reserved, " s ".on_hand - " s ".reserved AS"         \
-	" available, " s ".version, rfc3339(" s ".updated_at) AS updated_at) j)"
+	"(SELECT row_to_json(j) FROM (SELECT " s ".product_id, " s             \
+	".on_hand, " s ".reserved, " s ".on_hand - " s ".reserved AS"          \
+	" available, " s ".version, rfc3339(" s                                \
+	".updated_at) AS updated_at) j)"
 
 extern const struct svc_db_stmt stock_statements[];
 extern const struct svc_db_stmt reservation_statements[];

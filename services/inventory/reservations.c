@@ -11,42 +11,41 @@
  */
 #include "inventory.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/ticker.h"
 #include "svc/util.h"
 
-#define MAX_ITEMS 100
-#define MAX_QUANTITY 1000000
+#define MAX_ITEMS     100
+#define MAX_QUANTITY  1000000
 #define DEFAULT_TTL_S 900 /* 15 minutes to confirm */
-#define MAX_TTL_S 86400
-#define SWEEP_BATCH 100 /* keep in step with res_expired's LIMIT */
+#define MAX_TTL_S     86400
+#define SWEEP_BATCH   100 /* keep in step with res_expired's LIMIT */
 
 /* A reservation as the API shows it. */
 #define RESERVATION_JSON(r)                                                    \
-	"(SELECT row_to_json(j) FROM (SELECT " r ".id, " r ".order_id, " r    \
-	".status, (SELECT coalesce(json_agg(row_to_json(x)"                   \
-	" ORDER BY x.product_id), '[]') FROM (SELECT i.product_id,"           \
-	" i.quantity FROM reservation_items i WHERE i.reservation_id = " r    \
+	"(SELECT row_to_json(j) FROM (SELECT " r ".id, " r ".order_id, " r     \
+	".status, (SELECT coalesce(json_agg(row_to_json(x)"                    \
+	" ORDER BY x.product_id), '[]') FROM (SELECT i.product_id,"            \
+	" i.quantity FROM reservation_items i WHERE i.reservation_id = " r     \
 	".id) x) AS items, rfc3339(" r ".expires_at) AS expires_at) j)"
 
 /* Its items as event data: [{"product_id","quantity"}...]. */
 #define ITEMS_JSONB(id)                                                        \
-	"(SELECT coalesce(jsonb_agg(jsonb_build_object('product_id',"         \
-	" i.product_id, 'quantity', i.quantity)), '[]') FROM"                 \
+	"(SELECT coalesce(jsonb_agg(jsonb_build_object('product_id',"          \
+	" i.product_id, 'quantity', i.quantity)), '[]') FROM"                  \
 	" reservation_items i WHERE i.reservation_id = " id ")"
 
 /* One stock_changed event per row of the CTE `u`. */
 #define STOCK_EVENTS                                                           \
 	" e1 AS (INSERT INTO outbox"                                           \
-	"  (event_type, aggregate_id, data, request_id, traceparent)"         \
-	"  SELECT 'inventory.stock_changed', u.product_id, " STOCK_JSON("u")  \
-	"::jsonb, $3, $4 FROM u)"
+	"  (event_type, aggregate_id, data, request_id, traceparent)"          \
+	"  SELECT 'inventory.stock_changed', u.product_id, " STOCK_JSON(       \
+		"u") "::jsonb, $3, $4 FROM u)"
 
 /* clang-format off */
 const struct svc_db_stmt reservation_statements[] = {
@@ -165,7 +164,8 @@ static bool
 read_request(struct svc_req *req, struct svc_res *res, const char **order_id,
 	     struct item *items, int *n, long long *ttl)
 {
-	json_t *body = svc_req_json(req), *list = json_object_get(body, "items");
+	json_t *body = svc_req_json(req),
+	       *list = json_object_get(body, "items");
 	json_t *it, *q;
 	size_t i;
 
@@ -354,9 +354,12 @@ reservations_create(struct svc_req *req, struct svc_res *res)
 	r = NULL;
 	if (rc != SVC_OK)
 		goto out;
-	const char *params[] = { order_id,	  ids,
-				 svc_req_id(req), svc_req_header(req, "traceparent"),
-				 qty,		  ttl_s };
+	const char *params[] = { order_id,
+				 ids,
+				 svc_req_id(req),
+				 svc_req_header(req, "traceparent"),
+				 qty,
+				 ttl_s };
 	rc = svc_db_exec(db, "res_create", 6, params, &r);
 	if (rc == SVC_ECONFLICT) {
 		/* The same order_id committed meanwhile: answer with that. */
@@ -379,7 +382,8 @@ reservations_create(struct svc_req *req, struct svc_res *res)
 		goto out;
 	svc_res_header(res, "Location",
 		       svc_req_printf(req, "/api/v1/reservations/%s", id));
-	svc_log(SVC_LOG_INFO, "stock reserved", SVC_LOG_STR("reservation_id", id),
+	svc_log(SVC_LOG_INFO, "stock reserved",
+		SVC_LOG_STR("reservation_id", id),
 		SVC_LOG_STR("order_id", order_id), SVC_LOG_INT("items", n),
 		SVC_LOG_END);
 	rc = answer_row(res, 201, r);
@@ -495,7 +499,8 @@ reservations_confirm(struct svc_req *req, struct svc_res *res)
 		goto fail;
 	}
 	if (strcmp(status, "pending") == 0 && expired) {
-		/* The sweeper has not got to it yet; it is expired all the same. */
+		/* The sweeper has not got to it yet; it is expired all the
+		 * same. */
 		rc = release(db, id, status, "expired", rid, tp);
 		if (rc == SVC_OK)
 			rc = svc_db_commit(db);
@@ -549,7 +554,8 @@ reservations_release(struct svc_req *req, struct svc_res *res)
 		goto fail;
 	if (strcmp(status, "released") != 0) {
 		rc = release(db, id, status, reason ? reason : "released",
-			     svc_req_id(req), svc_req_header(req, "traceparent"));
+			     svc_req_id(req),
+			     svc_req_header(req, "traceparent"));
 		if (rc != SVC_OK)
 			goto fail;
 		svc_log(SVC_LOG_INFO, "reservation released",
@@ -594,70 +600,30 @@ sweeper_run_once(struct svc_db *db)
 	return n;
 }
 
-static struct {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool running, stop;
-	long long interval_ms;
-} sweeper = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	      .wake = PTHREAD_COND_INITIALIZER };
+static struct svc_ticker *sweeper;
 
-static void *
-sweeper_main(void *arg)
+/* A full batch means more may be waiting: go again at once. */
+static void
+sweep(void *arg)
 {
-	struct svc_db *db = NULL;
+	struct svc_db *db = svc_db_thread();
 
 	(void)arg;
-	pthread_mutex_lock(&sweeper.lock);
-	while (!sweeper.stop) {
-		struct timespec until;
-		int n = 0;
-
-		pthread_mutex_unlock(&sweeper.lock);
-		if (db == NULL)
-			db = svc_db_open();
-		/* A full batch means more may be waiting: go again at once. */
-		if (db != NULL)
-			while ((n = sweeper_run_once(db)) == SWEEP_BATCH)
-				;
-		pthread_mutex_lock(&sweeper.lock);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += sweeper.interval_ms / 1000;
-		until.tv_nsec += (sweeper.interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		if (!sweeper.stop)
-			pthread_cond_timedwait(&sweeper.wake, &sweeper.lock,
-					       &until);
-	}
-	pthread_mutex_unlock(&sweeper.lock);
-	svc_db_close(db);
-	return NULL;
+	while (db != NULL && sweeper_run_once(db) == SWEEP_BATCH)
+		;
 }
 
 int
 sweeper_start(long long interval_ms)
 {
-	sweeper.interval_ms = interval_ms;
-	sweeper.stop = false;
-	if (pthread_create(&sweeper.thread, NULL, sweeper_main, NULL) != 0)
-		return SVC_EINTERNAL;
-	sweeper.running = true;
-	return SVC_OK;
+	sweeper = svc_ticker_start("reservation sweeper", interval_ms, sweep,
+				   NULL);
+	return sweeper != NULL ? SVC_OK : SVC_EINTERNAL;
 }
 
 void
 sweeper_stop(void)
 {
-	if (!sweeper.running)
-		return;
-	pthread_mutex_lock(&sweeper.lock);
-	sweeper.stop = true;
-	pthread_cond_signal(&sweeper.wake);
-	pthread_mutex_unlock(&sweeper.lock);
-	pthread_join(sweeper.thread, NULL);
-	sweeper.running = false;
+	svc_ticker_stop(sweeper);
+	sweeper = NULL;
 }

@@ -42,8 +42,8 @@ const struct svc_db_stmt stock_statements[] = {
 
 /* The {product_id} path parameter; a malformed one names nothing: 404. */
 const char *
-inventory_path_uuid(struct svc_req *req, struct svc_res *res,
-		    const char *name, const char *what)
+inventory_path_uuid(struct svc_req *req, struct svc_res *res, const char *name,
+		    const char *what)
 {
 	const char *id = svc_req_param(req, name);
 
@@ -58,7 +58,8 @@ inventory_path_uuid(struct svc_req *req, struct svc_res *res,
 int
 stock_get(struct svc_req *req, struct svc_res *res)
 {
-	const char *id = inventory_path_uuid(req, res, "product_id", "stock for");
+	const char *id =
+		inventory_path_uuid(req, res, "product_id", "stock for");
 	struct svc_db *db = svc_db_thread();
 	PGresult *r;
 	int rc;
@@ -86,7 +87,8 @@ stock_get(struct svc_req *req, struct svc_res *res)
 int
 stock_put(struct svc_req *req, struct svc_res *res)
 {
-	const char *id = inventory_path_uuid(req, res, "product_id", "stock for");
+	const char *id =
+		inventory_path_uuid(req, res, "product_id", "stock for");
 	struct svc_db *db = svc_db_thread();
 	long long on_hand;
 	char n[24];
@@ -95,8 +97,8 @@ stock_put(struct svc_req *req, struct svc_res *res)
 
 	if (id == NULL)
 		return SVC_ENOTFOUND;
-	if (!svc_json_integer(res, svc_req_json(req), "on_hand", 0,
-			      MAX_ON_HAND, true, &on_hand, NULL))
+	if (!svc_json_integer(res, svc_req_json(req), "on_hand", 0, MAX_ON_HAND,
+			      true, &on_hand, NULL))
 		return SVC_EVALIDATION;
 	if (db == NULL)
 		return SVC_ENOMEM;
@@ -111,12 +113,11 @@ stock_put(struct svc_req *req, struct svc_res *res)
 		rc = svc_db_exec(db, "stock_get", 1, &id, &r);
 		if (rc != SVC_OK)
 			return rc;
-		rc = svc_res_problem(res, 409, "below_reserved",
-				     "on_hand %lld is below the %s units "
-				     "reserved for product %s",
-				     on_hand,
-				     PQntuples(r) ? PQgetvalue(r, 0, 2) : "?",
-				     id);
+		rc = svc_res_problem(
+			res, 409, "below_reserved",
+			"on_hand %lld is below the %s units "
+			"reserved for product %s",
+			on_hand, PQntuples(r) ? PQgetvalue(r, 0, 2) : "?", id);
 		PQclear(r);
 		return rc;
 	}

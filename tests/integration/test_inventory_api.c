@@ -85,10 +85,10 @@ act(const char *reservation, const char *action)
 {
 	const char *h[] = { auth_header("service"), NULL };
 
-	return http_do("POST",
-		       url(base(), "/api/v1/reservations/%s/%s", reservation,
-			   action),
-		       h, NULL);
+	return http_do(
+		"POST",
+		url(base(), "/api/v1/reservations/%s/%s", reservation, action),
+		h, NULL);
 }
 
 static const char *
@@ -129,7 +129,8 @@ START_TEST(stock_bad_input)
 
 		r = http_do("PUT", url(base(), "/api/v1/inventory/%s", p), h,
 			    bodies[i]);
-		ck_assert_msg(r->status == 422, "%s: %ld", bodies[i], r->status);
+		ck_assert_msg(r->status == 422, "%s: %ld", bodies[i],
+			      r->status);
 		http_free(r);
 	}
 	{

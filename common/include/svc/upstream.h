@@ -44,10 +44,10 @@ struct svc_upstream *svc_upstream_new(const struct svc_upstream_config *cfg);
 void svc_upstream_free(struct svc_upstream *u);
 
 struct svc_upstream_request {
-	const char *method; /* NULL: GET */
-	const char *path;   /* appended to the base URL: "/api/v1/..." */
-	const char *body;   /* JSON text, or NULL (borrowed) */
-	bool idempotent;    /* may be retried after a retryable failure */
+	const char *method;	 /* NULL: GET */
+	const char *path;	 /* appended to the base URL: "/api/v1/..." */
+	const char *body;	 /* JSON text, or NULL (borrowed) */
+	bool idempotent;	 /* may be retried after a retryable failure */
 	const char *request_id;	 /* forwarded (borrowed, may be NULL) */
 	const char *traceparent; /* forwarded (borrowed, may be NULL) */
 };

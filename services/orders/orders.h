@@ -1,0 +1,59 @@
+/*
+ * orders.h - the orders service's parts: the order resource, the price
+ * cache that keeps orders flowing while products is away, and the
+ * releaser that returns reservations of cancelled orders to inventory.
+ */
+#ifndef ORDERS_H
+#define ORDERS_H
+
+#include <stdbool.h>
+
+#include "svc/db.h"
+#include "svc/http.h"
+#include "svc/upstream.h"
+
+/* The two dependencies, set up by main.c before serving. */
+extern struct svc_upstream *orders_products;
+extern struct svc_upstream *orders_inventory;
+
+extern const struct svc_db_stmt order_statements[];
+
+int orders_create(struct svc_req *req, struct svc_res *res);
+int orders_get(struct svc_req *req, struct svc_res *res);
+int orders_list(struct svc_req *req, struct svc_res *res);
+int orders_cancel(struct svc_req *req, struct svc_res *res);
+
+/* --- prices.c --- */
+
+struct price {
+	long long cents;
+	char currency[4];
+};
+
+/* How old a cached price may be and still be used (ms); set at start-up. */
+void prices_set_max_staleness(long long ms);
+
+/* Remembers a price just read from products. Thread-safe. */
+void prices_put(const char *product_id, const struct price *p);
+
+/*
+ * A remembered price no older than the maximum staleness: true and *p
+ * filled, with *age_ms its age; false when there is none.
+ */
+bool prices_get(const char *product_id, struct price *p, long long *age_ms);
+
+/* --- releaser.c --- */
+
+/*
+ * Asks inventory to release a reservation now, for reason ("cancelled",
+ * "order_failed"). When inventory took it, the pending release (if any)
+ * is forgotten; when it did not, the releaser thread tries again later.
+ */
+int releaser_release(const char *reservation_id, const char *reason,
+		     const char *request_id, const char *traceparent);
+
+/* The thread that retries releases inventory did not take yet. */
+int releaser_start(long long interval_ms);
+void releaser_stop(void);
+
+#endif
