@@ -70,6 +70,7 @@ export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
+export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
 # Lets a test restart PostgreSQL under the running services.
 export PG_RESTART_CMD="cd / && runuser -u postgres -- $PG_BIN/pg_ctl restart \
 -D $STATE/pg/data -m fast -w -s -l $STATE/pg/postgres.log >/dev/null"
@@ -85,6 +86,7 @@ for s in $(services); do
   url_var=${s^^}_DATABASE_URL
   SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=${!url_var} \
     LOG_LEVEL=${LOG_LEVEL:-info} RESERVATION_SWEEP_INTERVAL=200ms \
+    RELEASE_RETRY_INTERVAL=200ms \
     "${runner[@]}" "$BUILD/$s" >"$STATE/logs/$s.log" 2>&1 &
   PIDS[$s]=$!
   export "${s^^}_URL=http://127.0.0.1:$port"

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "integ.h"
@@ -170,4 +172,106 @@ run_cmd(const char *cmd, char **out)
 	else
 		free(b.data);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+spare_port(int i)
+{
+	return atoi(env_or_fail("SPARE_PORTS")) + i;
+}
+
+/* Polls url until it answers 200, for at most ms milliseconds. */
+static bool
+answers(const char *u, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 50) {
+		CURL *c = curl_easy_init();
+		long status = 0;
+
+		curl_easy_setopt(c, CURLOPT_URL, u);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_cleanup(c);
+		if (status == 200)
+			return true;
+		usleep(50 * 1000);
+	}
+	return false;
+}
+
+int
+spawn_service(const char *name, int port, const char *const *env, char log[64])
+{
+	char db_key[64], ready[128], ports[16];
+	const char *dir = getenv("BIN_DIR");
+	int fd, pid;
+
+	snprintf(log, 64, "/tmp/microshop-%s-XXXXXX", name);
+	fd = mkstemp(log);
+	ck_assert_int_ge(fd, 0);
+	snprintf(db_key, sizeof(db_key), "%s_DATABASE_URL", name);
+	for (char *c = db_key; *c != '\0'; c++)
+		*c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+	snprintf(ports, sizeof(ports), "%d", port);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char bin[512];
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		setenv("SERVICE_HOST", "127.0.0.1", 1);
+		setenv("SERVICE_PORT", ports, 1);
+		setenv("DATABASE_URL", getenv(db_key) ? getenv(db_key) : "", 1);
+		for (int i = 0; env != NULL && env[i] != NULL; i++)
+			putenv((char *)env[i]);
+		snprintf(bin, sizeof(bin), "%s/%s", dir ? dir : "build", name);
+		execl(bin, bin, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	snprintf(ready, sizeof(ready), "http://127.0.0.1:%d/health/ready",
+		 port);
+	ck_assert_msg(answers(ready, 20000), "%s on %d did not become ready",
+		      name, port);
+	return pid;
+}
+
+int
+stop_service(int pid)
+{
+	int status = 0;
+
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 300; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		usleep(50 * 1000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+bool
+file_contains(const char *path, const char *text, int ms)
+{
+	for (int waited = 0;; waited += 50) {
+		FILE *f = fopen(path, "r");
+		char line[8192];
+		bool found = false;
+
+		while (f != NULL && !found && fgets(line, sizeof(line), f))
+			found = strstr(line, text) != NULL;
+		if (f != NULL)
+			fclose(f);
+		if (found)
+			return true;
+		if (waited >= ms)
+			return false;
+		usleep(50 * 1000);
+	}
 }

@@ -9,6 +9,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct http_resp {
@@ -47,7 +48,25 @@ const char *auth_header(const char *role);
 /* Runs a command, returning its exit status; output into *out if non-NULL. */
 int run_cmd(const char *cmd, char **out);
 
+/*
+ * Starts the real binary $BIN_DIR/<name> on 127.0.0.1:port with its
+ * database from <NAME>_DATABASE_URL and extra "KEY=value" settings (env,
+ * NULL-terminated, may be NULL), logging to a temporary file whose path
+ * goes to log (64 bytes). Waits (bounded) for /health/ready; fails the
+ * test if it never comes. Returns the pid.
+ */
+int spawn_service(const char *name, int port, const char *const *env,
+		  char log[64]);
+/* SIGTERM, then waits for it (bounded); returns its exit status. */
+int stop_service(int pid);
+/* Whether the file at path contains text (polled up to ms milliseconds). */
+bool file_contains(const char *path, const char *text, int ms);
+/* A free port for spawned services: SPARE_PORTS + i (0 <= i < 10). */
+int spare_port(int i);
+
 Suite *products_api_suite(void);
+Suite *orders_api_suite(void);
+Suite *resilience_suite(void);
 Suite *inventory_api_suite(void);
 Suite *contract_suite(void);
 Suite *service_suite(void);

@@ -10,10 +10,8 @@ int
 main(void)
 {
 	Suite *(*const suites[])(void) = {
-		products_api_suite,
-		inventory_api_suite,
-		contract_suite,
-		service_suite,
+		products_api_suite, inventory_api_suite, orders_api_suite,
+		resilience_suite,   contract_suite,	 service_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;
