@@ -9,6 +9,12 @@
 #   Run twice: access log off (LOG_LEVEL=warn) and on (info, to a file).
 #   Printed: both throughputs, their ratio, p50/p99, the service's peak RSS.
 #
+#   orders write: wrk, POST /api/v1/orders (one item, of one of 100 products
+#   with stock large enough),
+#   BENCH_ORDER_CONNECTIONS (16) connections; each order reads prices from
+#   products, reserves at inventory and writes the order with its event.
+#   Baseline: pgbench's default TPC-B-like script, 16 clients.
+#
 # State lives in .bench/ (its own ports), stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +46,7 @@ scripts/infra.sh start "$STATE" >/dev/null
 set -a
 . "$STATE/env"
 set +a
-pg_recreate_db products_db products
+for s in products inventory orders; do pg_recreate_db "${s}_db" "$s"; done
 pg_recreate_db bench_db bench
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
@@ -100,6 +106,42 @@ echo "== the same with the access log on (LOG_LEVEL=info, to a file)"
 wrk_products info
 echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
 
+echo "== baseline: pgbench TPC-B-like (16 clients, ${SECONDS_RUN}s)"
+tpcb_out=$("$PG_BIN/pgbench" -c 16 -j 2 -T "$SECONDS_RUN" "$BENCH_DATABASE_URL" 2>/dev/null)
+tpcb_tps=$(awk '/^tps/ {print int($3)}' <<<"$tpcb_out")
+echo "   pgbench: $tpcb_tps TPS"
+
+echo "== orders: POST /api/v1/orders (${ORDER_CONNS:=${BENCH_ORDER_CONNECTIONS:-16}} connections, ${SECONDS_RUN}s)"
+for s in products inventory orders; do
+  p=$(svc_port "$s" "$HTTP_BASE")
+  url_var=${s^^}_DATABASE_URL
+  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$p DATABASE_URL=${!url_var} LOG_LEVEL=warn \
+    PRODUCTS_URL=http://127.0.0.1:$(svc_port products "$HTTP_BASE") \
+    INVENTORY_URL=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE") \
+    build/$s >"$STATE/logs/$s-orders.log" 2>&1 &
+  PIDS[$s]=$!
+  wait_ready "http://127.0.0.1:$p/health/ready" 60 "${PIDS[$s]}"
+done
+# 100 products with plenty of stock: orders spread over them, so the
+# benchmark measures the order path, not one hot stock row.
+"$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" -c \
+  "SELECT id FROM products ORDER BY created_at, id LIMIT 100" >"$STATE/order_ids"
+"$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$INVENTORY_DATABASE_URL" -c \
+  "INSERT INTO stock (product_id, on_hand)
+   SELECT unnest('{$(paste -sd, "$STATE/order_ids")}'::uuid[]), 1000000000" >/dev/null
+orders_url=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
+IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d2s -s scripts/bench/place_order.lua \
+  "$orders_url" >/dev/null
+out=$(IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d"${SECONDS_RUN}s" --latency \
+  -s scripts/bench/place_order.lua "$orders_url")
+o_rps=$(wrk_rps "$out")
+o_p50=$(wrk_pct "$out" 50%)
+o_p99=$(wrk_pct "$out" 99%)
+o_rss=$(rss_peak "${PIDS[orders]}")
+o_errors=$(grep -E '^non-2xx' <<<"$out")
+echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
+o_ratio=$(awk -v a="$o_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
+
 ratio=$(awk -v a="$q_rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 ratio_log=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 cat <<MSG
@@ -110,4 +152,8 @@ cat <<MSG
      with the access log on        $rps req/s   p50 $p50   p99 $p99
    ratio products / pgbench        $ratio  (access log on: $ratio_log; target >= 0.5, p99 < 5 ms)
    products peak RSS               ${rss} MiB
+   pgbench TPC-B-like              $tpcb_tps TPS
+   orders POST                     $o_rps orders/s   p50 $o_p50   p99 $o_p99
+   ratio orders / TPC-B            $o_ratio
+   orders peak RSS                 ${o_rss} MiB
 MSG
