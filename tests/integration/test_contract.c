@@ -24,6 +24,7 @@
 static const char *const services[] = {
 	"products",
 	"inventory",
+	"orders",
 };
 
 #define NSERVICES ((int)(sizeof(services) / sizeof(services[0])))
