@@ -53,8 +53,8 @@ run(void *arg)
 }
 
 struct svc_ticker *
-svc_ticker_start(const char *name, long long interval_ms,
-		 void (*fn)(void *arg), void *arg)
+svc_ticker_start(const char *name, long long interval_ms, void (*fn)(void *arg),
+		 void *arg)
 {
 	struct svc_ticker *t = calloc(1, sizeof(*t));
 	pthread_condattr_t attr;

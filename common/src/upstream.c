@@ -3,8 +3,9 @@
  *
  * svc_retry_run() drives the attempts; each attempt first asks the breaker
  * (an open circuit ends the chain with SVC_ECIRCUIT, which the retry layer
- * does not retry), clips the call's timeout to what is left of the
- * deadline, makes the call, and tells the breaker how it went. Only the
+ * does not retry), clips the call's timeout to the per-attempt timeout and
+ * to what is left of the deadline, makes the call, and tells the
+ * breaker how it went. Only the
  * last attempt's answer is kept.
  */
 #include "svc/upstream.h"
@@ -24,6 +25,7 @@ struct svc_upstream {
 	struct svc_breaker *breaker;
 	struct svc_retry_policy retry;
 	long long deadline_ms;
+	long long attempt_timeout_ms;
 };
 
 void
@@ -53,6 +55,8 @@ svc_upstream_config_read(const char *name, const char *url_key,
 	svc_retry_config_read(prefix, &cfg->retry);
 	snprintf(key, sizeof(key), "%s_DEADLINE", prefix);
 	cfg->deadline_ms = svc_config_duration_ms(key, "2s", 10, 600000);
+	snprintf(key, sizeof(key), "%s_ATTEMPT_TIMEOUT", prefix);
+	cfg->attempt_timeout_ms = svc_config_duration_ms(key, "1s", 10, 600000);
 }
 
 struct svc_upstream *
@@ -76,6 +80,8 @@ svc_upstream_new(const struct svc_upstream_config *cfg)
 		u->base_url[n - 1] = '\0';
 	u->retry = cfg->retry;
 	u->deadline_ms = cfg->deadline_ms > 0 ? cfg->deadline_ms : 2000;
+	u->attempt_timeout_ms =
+		cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : 1000;
 	return u;
 }
 
@@ -107,6 +113,9 @@ attempt(void *arg, long long deadline_ms, long *http_status)
 	if (!svc_breaker_allow(a->u->breaker))
 		return SVC_ECIRCUIT;
 	svc_client_response_cleanup(a->out);
+	/* Each attempt has its own timeout, never past the chain's deadline. */
+	if (left > a->u->attempt_timeout_ms)
+		left = a->u->attempt_timeout_ms;
 	a->creq.timeout_ms = left > 0 ? left : 1;
 	rc = svc_client_do(&a->creq, a->out);
 	*http_status = a->out->status;

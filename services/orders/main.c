@@ -42,8 +42,8 @@ configure(void)
 	svc_upstream_config_read("inventory", "INVENTORY_URL",
 				 "http://127.0.0.1:8082", &cfg.inventory);
 	svc_client_config_read(&cfg.client);
-	prices_set_max_staleness(svc_config_duration_ms(
-		"PRICE_MAX_STALENESS", "5m", 0, 86400000));
+	prices_set_max_staleness(svc_config_duration_ms("PRICE_MAX_STALENESS",
+							"5m", 0, 86400000));
 	cfg.release_interval_ms = svc_config_duration_ms(
 		"RELEASE_RETRY_INTERVAL", "2s", 10, 3600000);
 }

@@ -22,23 +22,23 @@
 #include "svc/log.h"
 #include "svc/util.h"
 
-#define MAX_ITEMS 100
+#define MAX_ITEMS    100
 #define MAX_QUANTITY 1000000
-#define MAX_KEY 255
+#define MAX_KEY	     255
 #define LIST_DEFAULT 20
-#define LIST_MAX 100
+#define LIST_MAX     100
 
 struct svc_upstream *orders_products;
 struct svc_upstream *orders_inventory;
 
 /* An order as the API shows it, compact JSON. */
 #define ORDER_JSON(o)                                                          \
-	"(SELECT row_to_json(j) FROM (SELECT " o ".id, " o ".customer_id, " o \
-	".status, (SELECT coalesce(json_agg(row_to_json(x)"                   \
-	" ORDER BY x.product_id), '[]') FROM (SELECT i.product_id,"           \
-	" i.quantity, i.unit_price_cents, i.line_total_cents"                 \
-	" FROM order_items i WHERE i.order_id = " o ".id) x) AS items, " o    \
-	".total_cents, " o ".currency, rfc3339(" o ".created_at) AS"          \
+	"(SELECT row_to_json(j) FROM (SELECT " o ".id, " o ".customer_id, " o  \
+	".status, (SELECT coalesce(json_agg(row_to_json(x)"                    \
+	" ORDER BY x.product_id), '[]') FROM (SELECT i.product_id,"            \
+	" i.quantity, i.unit_price_cents, i.line_total_cents"                  \
+	" FROM order_items i WHERE i.order_id = " o ".id) x) AS items, " o     \
+	".total_cents, " o ".currency, rfc3339(" o ".created_at) AS"           \
 	" created_at, rfc3339(" o ".updated_at) AS updated_at) j)"
 
 /* clang-format off */
@@ -132,8 +132,8 @@ struct order {
 	int n;
 	char id[SVC_UUID_LEN + 1];
 	char currency[4];
-	const char *key;  /* Idempotency-Key, or NULL */
-	char hash[65];	  /* of the request body, with the key */
+	const char *key; /* Idempotency-Key, or NULL */
+	char hash[65];	 /* of the request body, with the key */
 	char reservation_id[SVC_UUID_LEN + 1];
 };
 
@@ -155,7 +155,8 @@ lowercase(char *s)
 static bool
 read_order(struct svc_req *req, struct svc_res *res, struct order *o)
 {
-	json_t *body = svc_req_json(req), *list = json_object_get(body, "items");
+	json_t *body = svc_req_json(req),
+	       *list = json_object_get(body, "items");
 	json_t *it, *q;
 	size_t i;
 
@@ -174,7 +175,8 @@ read_order(struct svc_req *req, struct svc_res *res, struct order *o)
 	json_array_foreach(list, i, it)
 	{
 		struct item *item = &o->items[o->n++];
-		const char *pid = json_string_value(json_object_get(it, "product_id"));
+		const char *pid =
+			json_string_value(json_object_get(it, "product_id"));
 		char field[48];
 
 		memset(item, 0, sizeof(*item));
@@ -243,9 +245,9 @@ identify(struct svc_req *req, struct svc_res *res, struct order *o)
 		return SVC_OK;
 	}
 	if (strlen(key) == 0 || strlen(key) > MAX_KEY)
-		return svc_res_problem(res, 400, "invalid_header",
-				       "Idempotency-Key must be 1 to %d characters",
-				       MAX_KEY);
+		return svc_res_problem(
+			res, 400, "invalid_header",
+			"Idempotency-Key must be 1 to %d characters", MAX_KEY);
 	for (const char *c = key; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
 			return svc_res_problem(
@@ -306,8 +308,9 @@ static int
 unavailable(struct svc_req *req, struct svc_res *res, struct svc_upstream *u,
 	    int rc)
 {
-	svc_res_header(res, "Retry-After",
-		       svc_req_printf(req, "%lld", svc_upstream_retry_after_s(u)));
+	svc_res_header(
+		res, "Retry-After",
+		svc_req_printf(req, "%lld", svc_upstream_retry_after_s(u)));
 	return svc_res_problem(res, 503, "dependency_unavailable",
 			       "%s is unavailable (%s)", svc_upstream_name(u),
 			       svc_strerror(rc));
@@ -341,7 +344,8 @@ prices_from_answer(struct svc_res *res, struct order *o, json_t *answer)
 	{
 		const char *id = json_string_value(json_object_get(p, "id"));
 		json_t *cents = json_object_get(p, "price_cents");
-		const char *cur = json_string_value(json_object_get(p, "currency"));
+		const char *cur =
+			json_string_value(json_object_get(p, "currency"));
 		struct price price = { 0 };
 
 		if (id == NULL || !json_is_integer(cents) || cur == NULL ||
@@ -356,8 +360,7 @@ prices_from_answer(struct svc_res *res, struct order *o, json_t *answer)
 	}
 	for (int i = 0; i < o->n; i++) {
 		if (o->items[i].price.currency[0] == '\0')
-			svc_res_field_error(res, "items",
-					    "unknown product %s",
+			svc_res_field_error(res, "items", "unknown product %s",
 					    o->items[i].product_id);
 	}
 	return svc_res_field_errors(res) ? SVC_EVALIDATION : SVC_OK;
@@ -404,7 +407,8 @@ fetch_prices(struct svc_req *req, struct svc_res *res, struct order *o)
 		return rc;
 	/* The fallback: recent enough prices beat no order at all. */
 	if (prices_from_cache(o, &oldest)) {
-		svc_log(SVC_LOG_WARN, "products unavailable: using cached prices",
+		svc_log(SVC_LOG_WARN,
+			"products unavailable: using cached prices",
 			SVC_LOG_INT("oldest_price_age_ms", oldest),
 			SVC_LOG_STR("error", svc_strerror(rc)), SVC_LOG_END);
 		return SVC_OK;
@@ -412,9 +416,20 @@ fetch_prices(struct svc_req *req, struct svc_res *res, struct order *o)
 	return unavailable(req, res, orders_products, rc);
 }
 
+/* One currency for the whole order, and a total that fits in 64 bits. */
 static int
 one_currency(struct svc_res *res, struct order *o)
 {
+	long long total = 0, line;
+
+	for (int i = 0; i < o->n; i++) {
+		if (__builtin_mul_overflow(o->items[i].quantity,
+					   o->items[i].price.cents, &line) ||
+		    __builtin_add_overflow(total, line, &total))
+			return svc_res_problem(
+				res, 422, "total_too_large",
+				"the order's total is too large");
+	}
 	memcpy(o->currency, o->items[0].price.currency, 4);
 	for (int i = 1; i < o->n; i++)
 		if (strcmp(o->items[i].price.currency, o->currency) != 0)
@@ -438,10 +453,10 @@ reservation_body(const struct order *o)
 	char *text;
 
 	for (int i = 0; i < o->n; i++)
-		json_array_append_new(items,
-				      json_pack("{s:s, s:I}", "product_id",
-						o->items[i].product_id, "quantity",
-						(json_int_t)o->items[i].quantity));
+		json_array_append_new(
+			items, json_pack("{s:s, s:I}", "product_id",
+					 o->items[i].product_id, "quantity",
+					 (json_int_t)o->items[i].quantity));
 	body = json_pack("{s:s, s:o}", "order_id", o->id, "items", items);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -462,7 +477,7 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 		.traceparent = svc_req_header(req, "traceparent"),
 	};
 	struct svc_client_response answer;
-	const char *id;
+	const char *id, *status;
 	int rc;
 
 	if (body == NULL)
@@ -474,8 +489,19 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 		return unavailable(req, res, orders_inventory, rc);
 	}
 	id = json_string_value(json_object_get(answer.json, "id"));
-	if ((answer.status == 201 || answer.status == 200) && svc_uuid_valid(id)) {
-		snprintf(o->reservation_id, sizeof(o->reservation_id), "%s", id);
+	status = json_string_value(json_object_get(answer.json, "status"));
+	if ((answer.status == 201 || answer.status == 200) &&
+	    svc_uuid_valid(id) && status != NULL &&
+	    strcmp(status, "pending") != 0) {
+		/* A repeat of a key whose reservation expired meanwhile. */
+		rc = svc_res_problem(res, 409, "reservation_expired",
+				     "the stock held for this order was "
+				     "released; place it again with a new "
+				     "Idempotency-Key");
+	} else if ((answer.status == 201 || answer.status == 200) &&
+		   svc_uuid_valid(id)) {
+		snprintf(o->reservation_id, sizeof(o->reservation_id), "%s",
+			 id);
 		rc = SVC_OK;
 	} else if (answer.status == 409) {
 		json_t *short_items = json_object_get(answer.json, "items");
@@ -596,9 +622,18 @@ orders_create(struct svc_req *req, struct svc_res *res)
 			rc = show(db, res, o->id, 200);
 		return rc;
 	}
+	if (rc != SVC_OK && o->key != NULL) {
+		/*
+		 * Keep the reservation: a retry with the same key uses it (and
+		 * if none comes, it expires). Releasing it would leave the key
+		 * pointing at a reservation that no longer holds stock.
+		 */
+		return rc;
+	}
 	if (rc != SVC_OK) {
 		/* Nothing was written: give the stock back now. */
-		svc_log(SVC_LOG_WARN, "order not stored; releasing its reservation",
+		svc_log(SVC_LOG_WARN,
+			"order not stored; releasing its reservation",
 			SVC_LOG_STR("order_id", o->id),
 			SVC_LOG_STR("reservation_id", o->reservation_id),
 			SVC_LOG_END);
@@ -669,7 +704,8 @@ int
 orders_list(struct svc_req *req, struct svc_res *res)
 {
 	const char *customer = svc_req_query(req, "customer_id");
-	const char *after = svc_req_query(req, "after"), *at = NULL, *aid = NULL;
+	const char *after = svc_req_query(req, "after"), *at = NULL,
+		   *aid = NULL;
 	struct svc_db *db = svc_db_thread();
 	size_t size = 64, len;
 	long long limit;
@@ -689,8 +725,9 @@ orders_list(struct svc_req *req, struct svc_res *res)
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	if (after != NULL && after[0] != '\0' &&
 	    !parse_cursor(req, after, &at, &aid))
-		return svc_res_problem(res, 400, "invalid_parameter",
-				       "after is not a cursor this service issued");
+		return svc_res_problem(
+			res, 400, "invalid_parameter",
+			"after is not a cursor this service issued");
 	if (db == NULL)
 		return SVC_ENOMEM;
 	if (at != NULL) {
@@ -703,8 +740,9 @@ orders_list(struct svc_req *req, struct svc_res *res)
 		rc = svc_db_exec(db, "order_list_first", 2, params, &r);
 	}
 	if (rc == SVC_EINVAL)
-		return svc_res_problem(res, 400, "invalid_parameter",
-				       "after is not a cursor this service issued");
+		return svc_res_problem(
+			res, 400, "invalid_parameter",
+			"after is not a cursor this service issued");
 	if (rc != SVC_OK)
 		return rc;
 	rows = PQntuples(r);
@@ -749,7 +787,8 @@ int
 orders_cancel(struct svc_req *req, struct svc_res *res)
 {
 	const char *id = path_id(req, res);
-	const char *rid = svc_req_id(req), *tp = svc_req_header(req, "traceparent");
+	const char *rid = svc_req_id(req),
+		   *tp = svc_req_header(req, "traceparent");
 	struct svc_db *db = svc_db_thread();
 	char status[16], reservation[SVC_UUID_LEN + 1];
 	PGresult *r;
@@ -767,8 +806,8 @@ orders_cancel(struct svc_req *req, struct svc_res *res)
 		goto fail;
 	if (PQntuples(r) == 0) {
 		PQclear(r);
-		rc = svc_res_problem(res, 404, "not_found", "order %s not found",
-				     id);
+		rc = svc_res_problem(res, 404, "not_found",
+				     "order %s not found", id);
 		goto fail;
 	}
 	snprintf(status, sizeof(status), "%s", PQgetvalue(r, 0, 0));
@@ -792,8 +831,8 @@ orders_cancel(struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK)
 		goto fail;
 	if (strcmp(status, "cancelled") != 0) {
-		svc_log(SVC_LOG_INFO, "order cancelled", SVC_LOG_STR("order_id", id),
-			SVC_LOG_END);
+		svc_log(SVC_LOG_INFO, "order cancelled",
+			SVC_LOG_STR("order_id", id), SVC_LOG_END);
 		/* Now if inventory answers; else the releaser keeps trying. */
 		releaser_release(reservation, "cancelled", rid, tp);
 	}

@@ -78,8 +78,8 @@ static struct svc_ticker *releaser;
 int
 releaser_start(long long interval_ms)
 {
-	releaser = svc_ticker_start("release retrier", interval_ms, run_due,
-				    NULL);
+	releaser =
+		svc_ticker_start("release retrier", interval_ms, run_due, NULL);
 	return releaser != NULL ? SVC_OK : SVC_EINTERNAL;
 }
 

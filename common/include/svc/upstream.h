@@ -24,13 +24,15 @@ struct svc_upstream_config {
 	const char *base_url; /* "http://127.0.0.1:8081" (copied) */
 	struct svc_breaker_config breaker;
 	struct svc_retry_policy retry;
-	long long deadline_ms; /* budget of one call, retries included */
+	long long deadline_ms;	      /* budget of one call, retries included */
+	long long attempt_timeout_ms; /* one attempt, within the deadline */
 };
 
 /*
  * Reads url_key (e.g. "PRODUCTS_URL", default default_url; must be
- * http:// or https://), <NAME>_BREAKER_*, <NAME>_RETRY_* and
- * <NAME>_DEADLINE (default "2s") into cfg. Errors are recorded by
+ * http:// or https://), <NAME>_BREAKER_*, <NAME>_RETRY_*,
+ * <NAME>_DEADLINE (default "2s") and
+ * <NAME>_ATTEMPT_TIMEOUT (default "1s") into cfg. Errors are recorded by
  * svc_config, naming the key. name is borrowed and must be static.
  */
 void svc_upstream_config_read(const char *name, const char *url_key,
