@@ -32,8 +32,9 @@ START_TEST(order_flow_totals_and_stock)
 	ck_assert_str_eq(fixture_str(r->json, "status"), "pending");
 	ck_assert_str_eq(fixture_str(r->json, "currency"), "EUR");
 	ck_assert_str_eq(fixture_str(r->json, "customer_id"), c);
-	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "total_cents")),
-			 3 * 1299 + 2 * 250);
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(r->json, "total_cents")),
+		3 * 1299 + 2 * 250);
 	ck_assert_int_eq(json_array_size(json_object_get(r->json, "items")), 2);
 	{
 		json_t *it;
@@ -157,7 +158,8 @@ place(void *arg)
 
 	w->status = r->status;
 	if (fixture_str(r->json, "id") != NULL)
-		snprintf(w->id, sizeof(w->id), "%s", fixture_str(r->json, "id"));
+		snprintf(w->id, sizeof(w->id), "%s",
+			 fixture_str(r->json, "id"));
 	http_free(r);
 	return NULL;
 }
@@ -206,13 +208,50 @@ START_TEST(idempotency_key_twenty_at_once_is_one_order)
 		 c, p);
 	r = fixture_order(NULL, key, other);
 	ck_assert_int_eq(r->status, 422);
-	ck_assert_str_eq(fixture_str(r->json, "error"), "idempotency_key_reused");
+	ck_assert_str_eq(fixture_str(r->json, "error"),
+			 "idempotency_key_reused");
 	http_free(r);
 	/* and the same body again: a replay */
 	r = fixture_order(NULL, key, body);
 	ck_assert_int_eq(r->status, 200);
 	ck_assert_str_eq(fixture_str(r->json, "id"), w[0].id);
 	http_free(r);
+}
+END_TEST
+
+START_TEST(fifty_orders_for_ten_in_stock)
+{
+	struct same_key w[50];
+	char p[64], bodies[50][256];
+	long long on_hand, reserved;
+	int created = 0, short_stock = 0;
+
+	fixture_product(p, 300, "EUR", 10);
+	for (int i = 0; i < 50; i++) {
+		char c[SVC_UUID_LEN + 1];
+
+		svc_uuid_v4(c);
+		snprintf(bodies[i], sizeof(bodies[i]),
+			 "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":"
+			 "\"%s\",\"quantity\":1}]}",
+			 c, p);
+		w[i].body = bodies[i];
+		w[i].key = NULL;
+		w[i].id[0] = '\0';
+		pthread_create(&w[i].thread, NULL, place, &w[i]);
+	}
+	for (int i = 0; i < 50; i++) {
+		pthread_join(w[i].thread, NULL);
+		ck_assert_msg(w[i].status == 201 || w[i].status == 409,
+			      "status %ld", w[i].status);
+		created += w[i].status == 201;
+		short_stock += w[i].status == 409;
+	}
+	ck_assert_int_eq(created, 10);
+	ck_assert_int_eq(short_stock, 40);
+	fixture_stock(p, &on_hand, &reserved);
+	ck_assert_int_eq(reserved, 10);
+	ck_assert_int_eq(on_hand, 10);
 }
 END_TEST
 
@@ -235,9 +274,10 @@ START_TEST(cancel_releases_the_stock)
 	fixture_stock(p, &on_hand, &reserved);
 	ck_assert_int_eq(reserved, 4);
 	for (int i = 0; i < 2; i++) {
-		r = http_do("POST",
-			    url(fixture_orders(), "/api/v1/orders/%s/cancel", id),
-			    NULL, NULL);
+		r = http_do(
+			"POST",
+			url(fixture_orders(), "/api/v1/orders/%s/cancel", id),
+			NULL, NULL);
 		ck_assert_int_eq(r->status, 200);
 		ck_assert_str_eq(fixture_str(r->json, "status"), "cancelled");
 		http_free(r);
@@ -264,6 +304,7 @@ orders_api_suite(void)
 	tcase_add_test(tc, order_flow_totals_and_stock);
 	tcase_add_test(tc, bad_orders);
 	tcase_add_test(tc, idempotency_key_twenty_at_once_is_one_order);
+	tcase_add_test(tc, fifty_orders_for_ten_in_stock);
 	tcase_add_test(tc, cancel_releases_the_stock);
 	suite_add_tcase(s, tc);
 	return s;

@@ -53,10 +53,12 @@ START_TEST(inventory_down_then_back)
 {
 	int orders_port = spare_port(0), inv_port = spare_port(1);
 	char inv_url[64], log[64], inv_log[64], p[64], body[512];
-	const char *env[] = { inv_url, "INVENTORY_BREAKER_FAILURES=3",
+	const char *env[] = { inv_url,
+			      "INVENTORY_BREAKER_FAILURES=3",
 			      "INVENTORY_BREAKER_RECOVERY=1s",
 			      "INVENTORY_RETRY_ATTEMPTS=2",
-			      "INVENTORY_RETRY_BASE=10ms", NULL };
+			      "INVENTORY_RETRY_BASE=10ms",
+			      NULL };
 	struct http_resp *r;
 	int pid, inv_pid, st = 0;
 	long long t0, elapsed;
@@ -164,8 +166,9 @@ START_TEST(hanging_inventory_ends_at_the_deadline)
 	usleep(200 * 1000);
 	{
 		long long t0 = svc_now_ms();
-		struct http_resp *r = http_do(
-			"GET", url(at(orders_port), "/health/live"), NULL, NULL);
+		struct http_resp *r =
+			http_do("GET", url(at(orders_port), "/health/live"),
+				NULL, NULL);
 
 		ck_assert_int_eq(r->status, 200);
 		ck_assert_int_lt(svc_now_ms() - t0, 300);
@@ -213,8 +216,9 @@ START_TEST(products_down_uses_fresh_cached_prices)
 	order_body(body, sizeof(body), p, 2);
 	r = fixture_order(at(fresh_port), NULL, body);
 	ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
-	ck_assert_int_eq(json_integer_value(json_object_get(r->json, "total_cents")),
-			 8400);
+	ck_assert_int_eq(
+		json_integer_value(json_object_get(r->json, "total_cents")),
+		8400);
 	http_free(r);
 	ck_assert(file_contains(log_f, "using cached prices", 1000));
 	order_body(body, sizeof(body), p, 1);
@@ -244,8 +248,9 @@ START_TEST(cancel_while_inventory_is_down)
 	http_free(r);
 
 	pid = spawn_service("orders", orders_port, env, log);
-	r = http_do("POST", url(at(orders_port), "/api/v1/orders/%s/cancel", id),
-		    NULL, NULL);
+	r = http_do("POST",
+		    url(at(orders_port), "/api/v1/orders/%s/cancel", id), NULL,
+		    NULL);
 	ck_assert_int_eq(r->status, 200);
 	ck_assert_str_eq(fixture_str(r->json, "status"), "cancelled");
 	http_free(r);
