@@ -151,6 +151,19 @@ prepare_all(struct svc_db *db)
 	return SVC_OK;
 }
 
+/* Server notices go to the log, not to stderr in libpq's own format. */
+static void
+log_notice(void *arg, const char *message)
+{
+	char msg[512];
+
+	(void)arg;
+	snprintf(msg, sizeof(msg), "%s", message);
+	msg[strcspn(msg, "\n")] = '\0';
+	svc_log(SVC_LOG_DEBUG, "database notice", SVC_LOG_STR("notice", msg),
+		SVC_LOG_END);
+}
+
 /* (Re)connects db->conn and prepares statements unless plain. */
 static int
 connect_db(struct svc_db *db)
@@ -170,6 +183,7 @@ connect_db(struct svc_db *db)
 		db->conn = NULL;
 		return SVC_EUNAVAIL;
 	}
+	PQsetNoticeProcessor(db->conn, log_notice, NULL);
 	return db->plain ? SVC_OK : prepare_all(db);
 }
 

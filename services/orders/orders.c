@@ -18,8 +18,8 @@
 #include <string.h>
 
 #include "svc/err.h"
-#include "svc/jwt.h"
 #include "svc/log.h"
+#include "svc/page.h"
 #include "svc/util.h"
 
 #define MAX_ITEMS    100
@@ -678,58 +678,27 @@ orders_get(struct svc_req *req, struct svc_res *res)
 
 /* --- listing --- */
 
-static bool
-parse_cursor(struct svc_req *req, const char *cursor, const char **at,
-	     const char **id)
-{
-	unsigned char raw[128];
-	long n = svc_base64url_decode(cursor, strlen(cursor), raw,
-				      sizeof(raw) - 1);
-	char *s, *bar;
-
-	if (n <= 0)
-		return false;
-	raw[n] = '\0';
-	s = svc_req_strdup(req, (char *)raw);
-	bar = strchr(s, '|');
-	if (bar == NULL || strlen(s) - strlen(bar) != 27)
-		return false;
-	*bar = '\0';
-	*at = s;
-	*id = bar + 1;
-	return svc_uuid_valid(bar + 1);
-}
-
 int
 orders_list(struct svc_req *req, struct svc_res *res)
 {
 	const char *customer = svc_req_query(req, "customer_id");
-	const char *after = svc_req_query(req, "after"), *at = NULL,
-		   *aid = NULL;
+	const char *at, *aid;
 	struct svc_db *db = svc_db_thread();
-	size_t size = 64, len;
 	long long limit;
-	char lim[24], *buf, next[200] = "";
+	char lim[24];
 	PGresult *r;
-	int rc, rows, shown;
+	int rc;
 
 	if (!svc_uuid_valid(customer))
 		return svc_res_problem(res, 400, "invalid_parameter",
 				       "customer_id must be given, as a UUID");
-	rc = svc_query_int(req, res, "limit", LIST_DEFAULT, 1, 1000000000,
-			   &limit);
+	rc = svc_page_params(req, res, LIST_DEFAULT, LIST_MAX, &limit, &at,
+			     &aid);
 	if (rc != SVC_OK)
 		return rc;
-	if (limit > LIST_MAX)
-		limit = LIST_MAX;
-	snprintf(lim, sizeof(lim), "%lld", limit + 1);
-	if (after != NULL && after[0] != '\0' &&
-	    !parse_cursor(req, after, &at, &aid))
-		return svc_res_problem(
-			res, 400, "invalid_parameter",
-			"after is not a cursor this service issued");
 	if (db == NULL)
 		return SVC_ENOMEM;
+	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	if (at != NULL) {
 		const char *params[] = { customer, at, aid, lim };
 
@@ -745,39 +714,8 @@ orders_list(struct svc_req *req, struct svc_res *res)
 			"after is not a cursor this service issued");
 	if (rc != SVC_OK)
 		return rc;
-	rows = PQntuples(r);
-	shown = rows > limit ? (int)limit : rows;
-	if (rows > limit) {
-		char raw[128];
-		int n = snprintf(raw, sizeof(raw), "%s|%s",
-				 PQgetvalue(r, shown - 1, 2),
-				 PQgetvalue(r, shown - 1, 1));
-
-		svc_base64url_encode((unsigned char *)raw, (size_t)n, next,
-				     sizeof(next));
-	}
-	for (int i = 0; i < shown; i++)
-		size += (size_t)PQgetlength(r, i, 0) + 1;
-	buf = malloc(size + sizeof(next));
-	if (buf == NULL) {
-		PQclear(r);
-		return SVC_ENOMEM;
-	}
-	len = (size_t)sprintf(buf, "{\"items\":[");
-	for (int i = 0; i < shown; i++) {
-		if (i > 0)
-			buf[len++] = ',';
-		memcpy(buf + len, PQgetvalue(r, i, 0),
-		       (size_t)PQgetlength(r, i, 0));
-		len += (size_t)PQgetlength(r, i, 0);
-	}
-	if (next[0] != '\0')
-		len += (size_t)sprintf(buf + len, "],\"next\":\"%s\"}", next);
-	else
-		len += (size_t)sprintf(buf + len, "],\"next\":null}");
+	rc = svc_page_answer(res, r, limit, true);
 	PQclear(r);
-	rc = svc_res_raw(res, 200, buf, len);
-	free(buf);
 	return rc;
 }
 

@@ -16,6 +16,7 @@
 
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/page.h"
 #include "svc/util.h"
 
 #define LIST_DEFAULT 20
@@ -295,95 +296,6 @@ products_get(struct svc_req *req, struct svc_res *res)
 
 /* --- listing --- */
 
-/*
- * Cursors are base64url("<created_at>|<id>") of the last item on a page:
- * opaque to clients, and checked strictly so a tampered one is a 400.
- */
-static char *
-make_cursor(struct svc_req *req, const char *created_at, const char *id)
-{
-	char raw[128], *out = svc_req_alloc(req, 200);
-	int n = snprintf(raw, sizeof(raw), "%s|%s", created_at, id);
-
-	svc_base64url_encode((const unsigned char *)raw, (size_t)n, out, 200);
-	return out;
-}
-
-/* "2026-11-25T19:43:35.123456Z" exactly, as rfc3339() writes it. */
-static bool
-timestamp_ok(const char *s)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:dd.ddddddZ";
-
-	if (strlen(s) != sizeof(shape) - 1)
-		return false;
-	for (size_t i = 0; shape[i] != '\0'; i++) {
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
-				    : s[i] != shape[i])
-			return false;
-	}
-	return true;
-}
-
-static bool
-parse_cursor(struct svc_req *req, const char *cursor, const char **created_at,
-	     const char **id)
-{
-	unsigned char raw[128];
-	long n = svc_base64url_decode(cursor, strlen(cursor), raw,
-				      sizeof(raw) - 1);
-	char *s, *bar;
-
-	if (n <= 0)
-		return false;
-	raw[n] = '\0';
-	s = svc_req_strdup(req, (char *)raw);
-	bar = strchr(s, '|');
-	if (bar == NULL)
-		return false;
-	*bar = '\0';
-	*created_at = s;
-	*id = bar + 1;
-	return timestamp_ok(s) && svc_uuid_valid(bar + 1);
-}
-
-/* {"items":[rows...],"next":cursor|null} from the first column of r. */
-static int
-write_page(struct svc_req *req, struct svc_res *res, PGresult *r, int limit,
-	   bool paged)
-{
-	int rows = PQntuples(r), shown = paged && rows > limit ? limit : rows;
-	size_t size = 64, len = 0;
-	const char *next = NULL;
-	char *buf;
-	int rc;
-
-	for (int i = 0; i < shown; i++)
-		size += (size_t)PQgetlength(r, i, 0) + 1;
-	if (paged && rows > limit)
-		next = make_cursor(req, PQgetvalue(r, shown - 1, 2),
-				   PQgetvalue(r, shown - 1, 1));
-	size += next != NULL ? strlen(next) : 0;
-	buf = malloc(size);
-	if (buf == NULL)
-		return SVC_ENOMEM;
-	len += (size_t)sprintf(buf, "{\"items\":[");
-	for (int i = 0; i < shown; i++) {
-		if (i > 0)
-			buf[len++] = ',';
-		memcpy(buf + len, PQgetvalue(r, i, 0),
-		       (size_t)PQgetlength(r, i, 0));
-		len += (size_t)PQgetlength(r, i, 0);
-	}
-	if (next != NULL)
-		len += (size_t)sprintf(buf + len, "],\"next\":\"%s\"}", next);
-	else
-		len += (size_t)sprintf(buf + len, "],\"next\":null}");
-	rc = svc_res_raw(res, 200, buf, len);
-	free(buf);
-	return rc;
-}
-
 /* ?ids=a,b,c -> "{a,b,c}" (a uuid[] literal); NULL after a 400. */
 static const char *
 ids_array(struct svc_req *req, struct svc_res *res, const char *ids)
@@ -419,37 +331,29 @@ int
 products_list(struct svc_req *req, struct svc_res *res)
 {
 	const char *ids = svc_req_query(req, "ids");
-	const char *after = svc_req_query(req, "after");
-	const char *created_at = NULL, *id = NULL;
+	const char *created_at, *id;
 	struct svc_db *db;
 	long long limit;
 	char lim[24];
 	PGresult *r;
 	int rc;
 
-	rc = svc_query_int(req, res, "limit", LIST_DEFAULT, 1, 1000000000,
-			   &limit);
+	rc = svc_page_params(req, res, LIST_DEFAULT, LIST_MAX, &limit,
+			     &created_at, &id);
 	if (rc != SVC_OK)
 		return rc;
-	if (limit > LIST_MAX)
-		limit = LIST_MAX;
 	snprintf(lim, sizeof(lim), "%lld", limit + 1);
 	if (ids != NULL) {
 		ids = ids_array(req, res, ids);
 		if (ids == NULL)
 			return SVC_EINVAL;
 	}
-	if (after != NULL && after[0] != '\0' && ids == NULL &&
-	    !parse_cursor(req, after, &created_at, &id))
-		return svc_res_problem(
-			res, 400, "invalid_parameter",
-			"after is not a cursor this service issued");
 	db = get_db(res);
 	if (db == NULL)
 		return SVC_EUNAVAIL;
 	if (ids != NULL) {
 		rc = svc_db_exec(db, "product_list_ids", 1, &ids, &r);
-	} else if (after != NULL && after[0] != '\0') {
+	} else if (created_at != NULL) {
 		const char *params[] = { created_at, id, lim };
 
 		rc = svc_db_exec(db, "product_list_after", 3, params, &r);
@@ -464,7 +368,7 @@ products_list(struct svc_req *req, struct svc_res *res)
 			"after is not a cursor this service issued");
 	if (rc != SVC_OK)
 		return rc;
-	rc = write_page(req, res, r, (int)limit, ids == NULL);
+	rc = svc_page_answer(res, r, limit, ids == NULL);
 	PQclear(r);
 	return rc;
 }
