@@ -65,8 +65,9 @@ svc_page_params(struct svc_req *req, struct svc_res *res, long long def,
 		*limit = max;
 	if (after != NULL && after[0] != '\0' &&
 	    !parse_cursor(req, after, created_at, id))
-		return svc_res_problem(res, 400, "invalid_parameter",
-				       "after is not a cursor this service issued");
+		return svc_res_problem(
+			res, 400, "invalid_parameter",
+			"after is not a cursor this service issued");
 	return SVC_OK;
 }
 
