@@ -40,12 +40,15 @@
 	" i.product_id, 'quantity', i.quantity)), '[]') FROM"                  \
 	" reservation_items i WHERE i.reservation_id = " id ")"
 
-/* One stock_changed event per row of the CTE `u`. */
-#define STOCK_EVENTS                                                           \
+/*
+ * One stock_changed event per row of the CTE `u`; rid and tp are the
+ * parameters holding the request id and the traceparent ("$3", "$4").
+ */
+#define STOCK_EVENTS(rid, tp)                                                  \
 	" e1 AS (INSERT INTO outbox"                                           \
 	"  (event_type, aggregate_id, data, request_id, traceparent)"          \
 	"  SELECT 'inventory.stock_changed', u.product_id, " STOCK_JSON(       \
-		"u") "::jsonb, $3, $4 FROM u)"
+		"u") "::jsonb, " rid ", " tp " FROM u)"
 
 /* clang-format off */
 const struct svc_db_stmt reservation_statements[] = {
@@ -83,7 +86,7 @@ const struct svc_db_stmt reservation_statements[] = {
 	  "  RETURNING *),"
 	  " i AS (INSERT INTO reservation_items (reservation_id, product_id,"
 	  "  quantity) SELECT r.id, v.p, v.q FROM r, v),"
-	  STOCK_EVENTS ","
+	  STOCK_EVENTS("$3", "$4") ","
 	  " e2 AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'inventory.reserved', r.id, jsonb_build_object("
@@ -93,23 +96,21 @@ const struct svc_db_stmt reservation_statements[] = {
 	  "   'expires_at', rfc3339(r.expires_at)), $3, $4 FROM r)"
 	  " SELECT r.id FROM r",
 	  0 },
-	/* $1 reservation, $3/$4 request id/traceparent ($2 unused: keeps the
-	 * numbering of STOCK_EVENTS) */
+	/* $1 reservation, $2/$3 request id/traceparent */
 	{ "res_confirm",
-	  "WITH k AS (SELECT $2::text),"
-	  " u AS (UPDATE stock s SET on_hand = s.on_hand - i.quantity,"
+	  "WITH u AS (UPDATE stock s SET on_hand = s.on_hand - i.quantity,"
 	  "  reserved = s.reserved - i.quantity, version = s.version + 1,"
 	  "  updated_at = clock_timestamp() FROM reservation_items i"
 	  "  WHERE i.reservation_id = $1 AND s.product_id = i.product_id"
 	  "  RETURNING s.*),"
 	  " r AS (UPDATE reservations SET status = 'confirmed',"
 	  "  updated_at = clock_timestamp() WHERE id = $1 RETURNING *),"
-	  STOCK_EVENTS ","
+	  STOCK_EVENTS("$2", "$3") ","
 	  " e2 AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'inventory.confirmed', r.id, jsonb_build_object("
 	  "   'reservation_id', r.id, 'order_id', r.order_id,"
-	  "   'items', " ITEMS_JSONB("r.id") "), $3, $4 FROM r)"
+	  "   'items', " ITEMS_JSONB("r.id") "), $2, $3 FROM r)"
 	  " SELECT count(*) FROM r",
 	  0 },
 	/* $1 reservation, $2 its current status, $3/$4 request id/traceparent,
@@ -127,7 +128,7 @@ const struct svc_db_stmt reservation_statements[] = {
 	  "  RETURNING s.*),"
 	  " r AS (UPDATE reservations SET status = 'released', reason = $5,"
 	  "  updated_at = clock_timestamp() WHERE id = $1 RETURNING *),"
-	  STOCK_EVENTS ","
+	  STOCK_EVENTS("$3", "$4") ","
 	  " e2 AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'inventory.released', r.id, jsonb_build_object("
@@ -510,11 +511,11 @@ reservations_confirm(struct svc_req *req, struct svc_res *res)
 				       "reservation %s expired", id);
 	}
 	if (strcmp(status, "pending") == 0) {
-		const char *params[] = { id, NULL, rid, tp };
+		const char *params[] = { id, rid, tp };
 
 		rc = svc_db_exec(db, "res_lock_items_stock", 1, &id, NULL);
 		if (rc == SVC_OK)
-			rc = svc_db_exec(db, "res_confirm", 4, params, NULL);
+			rc = svc_db_exec(db, "res_confirm", 3, params, NULL);
 		if (rc != SVC_OK)
 			goto fail;
 		svc_log(SVC_LOG_INFO, "reservation confirmed",

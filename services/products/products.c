@@ -101,18 +101,6 @@ const struct svc_db_stmt products_statements[] = {
 };
 /* clang-format on */
 
-/* The thread's connection, or a 503 when the database is unreachable. */
-static struct svc_db *
-get_db(struct svc_res *res)
-{
-	struct svc_db *db = svc_db_thread();
-
-	if (db == NULL)
-		svc_res_problem(res, 503, "service_unavailable",
-				"the database is unavailable");
-	return db;
-}
-
 /* The {id} path parameter; a malformed id names no product: 404. */
 static const char *
 path_id(struct svc_req *req, struct svc_res *res)
@@ -238,9 +226,9 @@ products_create(struct svc_req *req, struct svc_res *res)
 
 	if (!read_fields(res, svc_req_json(req), true, &f))
 		return SVC_EVALIDATION;
-	db = get_db(res);
+	db = svc_db_thread();
 	if (db == NULL)
-		return SVC_EUNAVAIL;
+		return SVC_ENOMEM;
 	const char *params[] = { f.sku,
 				 f.name,
 				 f.description,
@@ -276,9 +264,9 @@ products_get(struct svc_req *req, struct svc_res *res)
 
 	if (id == NULL)
 		return SVC_ENOTFOUND;
-	db = get_db(res);
+	db = svc_db_thread();
 	if (db == NULL)
-		return SVC_EUNAVAIL;
+		return SVC_ENOMEM;
 	rc = svc_db_exec(db, "product_get", 1, &id, &r);
 	if (rc != SVC_OK)
 		return rc;
@@ -348,9 +336,9 @@ products_list(struct svc_req *req, struct svc_res *res)
 		if (ids == NULL)
 			return SVC_EINVAL;
 	}
-	db = get_db(res);
+	db = svc_db_thread();
 	if (db == NULL)
-		return SVC_EUNAVAIL;
+		return SVC_ENOMEM;
 	if (ids != NULL) {
 		rc = svc_db_exec(db, "product_list_ids", 1, &ids, &r);
 	} else if (created_at != NULL) {
@@ -434,9 +422,9 @@ products_update(struct svc_req *req, struct svc_res *res)
 				    "description, price_cents, currency");
 		return SVC_EVALIDATION;
 	}
-	db = get_db(res);
+	db = svc_db_thread();
 	if (db == NULL)
-		return SVC_EUNAVAIL;
+		return SVC_ENOMEM;
 	const char *params[] = { id,
 				 f.sku,
 				 f.name,
@@ -475,9 +463,9 @@ products_delete(struct svc_req *req, struct svc_res *res)
 
 	if (rc != SVC_OK)
 		return rc;
-	db = get_db(res);
+	db = svc_db_thread();
 	if (db == NULL)
-		return SVC_EUNAVAIL;
+		return SVC_ENOMEM;
 	const char *params[] = { id, version, svc_req_id(req),
 				 svc_req_header(req, "traceparent") };
 	rc = svc_db_exec(db, "product_delete", 4, params, &r);
