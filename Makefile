@@ -30,7 +30,7 @@ endif
 PG_INC := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -pthread \
 	-Icommon/include -Icommon/src -I$(PG_INC) -MMD -MP
-LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -lcurl -pthread
+LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -lcurl -lrabbitmq -pthread
 TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
 	-lcurl
 

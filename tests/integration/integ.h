@@ -70,5 +70,6 @@ Suite *resilience_suite(void);
 Suite *inventory_api_suite(void);
 Suite *contract_suite(void);
 Suite *service_suite(void);
+Suite *mq_suite(void);
 
 #endif
