@@ -27,6 +27,8 @@
 #include "svc/jwt.h"
 #include "svc/log.h"
 #include "svc/migrate.h"
+#include "svc/mq.h"
+#include "svc/outbox.h"
 #include "svc/util.h"
 
 #ifndef SVC_VERSION
@@ -45,6 +47,10 @@ struct settings {
 	struct svc_db_config db;
 	long long drain_ms;
 	long long db_wait_ms;
+	struct svc_mq_config mq;
+	bool outbox;
+	int outbox_batch;
+	long long outbox_poll_ms;
 };
 
 static int latest_migration;
@@ -167,6 +173,12 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0, 3600000);
 	s->drain_ms =
 		svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
+	svc_mq_config_read(&s->mq);
+	s->mq.app_id = s->name;
+	s->outbox = svc_config_bool("OUTBOX_RELAY", true);
+	s->outbox_batch = (int)svc_config_int("OUTBOX_BATCH", 200, 1, 10000);
+	s->outbox_poll_ms = svc_config_duration_ms("OUTBOX_POLL_INTERVAL", "1s",
+						   10, 3600000);
 	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
 	if (app->configure != NULL)
@@ -349,8 +361,10 @@ serve(const struct svc_app *app, const struct settings *s)
 	struct svc_server *srv = NULL;
 	struct svc_route *routes = NULL;
 	struct svc_http *http = NULL;
+	struct svc_outbox *outbox = NULL;
 	sigset_t sigs;
 	int sig = 0, rc = 1;
+	long long drain_deadline = 0;
 
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -366,6 +380,18 @@ serve(const struct svc_app *app, const struct settings *s)
 	}
 	svc_health_register("database", svc_health_check_db, NULL, true);
 	svc_health_register("migrations", check_migrations, NULL, true);
+	if (s->outbox && svc_config_get("RABBITMQ_URL") != NULL) {
+		struct svc_outbox_config oc = {
+			.mq = &s->mq,
+			.service = s->name,
+			.batch = s->outbox_batch,
+			.poll_ms = s->outbox_poll_ms,
+		};
+
+		outbox = svc_outbox_start(&oc);
+		if (outbox == NULL || svc_outbox_health(outbox) != SVC_OK)
+			goto out;
+	}
 	if (app->init != NULL && app->init() != SVC_OK)
 		goto out;
 	routes = all_routes(app);
@@ -384,10 +410,13 @@ serve(const struct svc_app *app, const struct settings *s)
 	svc_log(SVC_LOG_INFO, "shutting down",
 		SVC_LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
 		SVC_LOG_END);
+	drain_deadline = svc_now_ms() + s->drain_ms;
 	drain(srv, s->drain_ms);
 	rc = 0;
 out:
 	svc_server_stop(srv);
+	/* After the server: requests still in flight may have written rows. */
+	svc_outbox_stop(outbox, drain_deadline);
 	if (app->cleanup != NULL)
 		app->cleanup();
 	svc_http_free(http);

@@ -71,5 +71,6 @@ Suite *inventory_api_suite(void);
 Suite *contract_suite(void);
 Suite *service_suite(void);
 Suite *mq_suite(void);
+Suite *events_suite(void);
 
 #endif
