@@ -1182,3 +1182,65 @@ bad:
 		"query parameter %s must be an integer from %lld to %lld", name,
 		min, max);
 }
+
+static int
+by_product(const void *a, const void *b)
+{
+	return strcmp(((const struct svc_line *)a)->product_id,
+		      ((const struct svc_line *)b)->product_id);
+}
+
+bool
+svc_json_lines(struct svc_res *res, json_t *obj, const char *field, int max,
+	       long long max_quantity, struct svc_line *out, int *n)
+{
+	json_t *list = json_object_get(obj, field), *it, *q;
+	int errors = svc_res_field_errors(res);
+	size_t i;
+
+	*n = 0;
+	if (!json_is_array(list) || json_array_size(list) == 0 ||
+	    json_array_size(list) > (size_t)max) {
+		svc_res_field_error(res, field,
+				    "must be an array of 1 to %d items", max);
+		return false;
+	}
+	json_array_foreach(list, i, it)
+	{
+		struct svc_line *line = &out[(*n)++];
+		const char *pid =
+			json_string_value(json_object_get(it, "product_id"));
+		char name[64];
+
+		memset(line, 0, sizeof(*line));
+		snprintf(name, sizeof(name), "%s[%zu].product_id", field, i);
+		if (svc_uuid_valid(pid)) {
+			for (int k = 0; k < SVC_UUID_LEN; k++)
+				line->product_id[k] =
+					(char)tolower((unsigned char)pid[k]);
+		} else {
+			svc_res_field_error(res, name, "must be a UUID");
+		}
+		snprintf(name, sizeof(name), "%s[%zu].quantity", field, i);
+		q = json_object_get(it, "quantity");
+		if (json_is_integer(q) && json_integer_value(q) >= 1 &&
+		    json_integer_value(q) <= max_quantity)
+			line->quantity = json_integer_value(q);
+		else
+			svc_res_field_error(res, name,
+					    "must be an integer from 1 to %lld",
+					    max_quantity);
+	}
+	if (svc_res_field_errors(res) > errors)
+		return false;
+	qsort(out, (size_t)*n, sizeof(*out), by_product);
+	for (int k = 1; k < *n; k++) {
+		if (strcmp(out[k].product_id, out[k - 1].product_id) == 0) {
+			svc_res_field_error(res, field,
+					    "product %s appears twice",
+					    out[k].product_id);
+			return false;
+		}
+	}
+	return true;
+}

@@ -348,7 +348,8 @@ wait_wakeup(struct svc_outbox *ob, long long ms)
 		if (poll(fds, 2, (int)(left > 1000 ? 1000 : left)) < 0 &&
 		    errno != EINTR)
 			return true;
-		if (c == NULL || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
+		if (c == NULL ||
+		    !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (!PQconsumeInput(c)) {
 			drop_db(ob);

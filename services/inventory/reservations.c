@@ -148,29 +148,13 @@ const struct svc_db_stmt reservation_statements[] = {
 
 /* --- validation --- */
 
-struct item {
-	char product_id[SVC_UUID_LEN + 1];
-	long long quantity;
-};
-
-static int
-by_product(const void *a, const void *b)
-{
-	return strcmp(((const struct item *)a)->product_id,
-		      ((const struct item *)b)->product_id);
-}
-
 /* Reads and checks the body; items come back sorted by product id. */
 static bool
 read_request(struct svc_req *req, struct svc_res *res, const char **order_id,
-	     struct item *items, int *n, long long *ttl)
+	     struct svc_line *items, int *n, long long *ttl)
 {
-	json_t *body = svc_req_json(req),
-	       *list = json_object_get(body, "items");
-	json_t *it, *q;
-	size_t i;
+	json_t *body = svc_req_json(req);
 
-	*n = 0;
 	if (svc_json_string(res, body, "order_id", 36, 36, true, order_id,
 			    NULL) &&
 	    !svc_uuid_valid(*order_id))
@@ -179,65 +163,14 @@ read_request(struct svc_req *req, struct svc_res *res, const char **order_id,
 			 NULL);
 	if (*ttl == 0)
 		*ttl = DEFAULT_TTL_S;
-	if (!json_is_array(list) || json_array_size(list) == 0 ||
-	    json_array_size(list) > MAX_ITEMS) {
-		svc_res_field_error(res, "items",
-				    "must be an array of 1 to %d items",
-				    MAX_ITEMS);
-		return false;
-	}
-	json_array_foreach(list, i, it)
-	{
-		char field[48];
-		const char *pid;
-
-		snprintf(field, sizeof(field), "items[%zu].product_id", i);
-		if (!json_is_object(it)) {
-			svc_res_field_error(res, field, "must be an object");
-			continue;
-		}
-		if (svc_json_string(res, it, "product_id", 36, 36, true, &pid,
-				    NULL)) {
-			if (svc_uuid_valid(pid))
-				snprintf(items[*n].product_id,
-					 sizeof(items[*n].product_id), "%s",
-					 pid);
-			else
-				svc_res_field_error(res, field,
-						    "must be a UUID");
-		}
-		snprintf(field, sizeof(field), "items[%zu].quantity", i);
-		q = json_object_get(it, "quantity");
-		if (json_is_integer(q) && json_integer_value(q) >= 1 &&
-		    json_integer_value(q) <= MAX_QUANTITY)
-			items[*n].quantity = json_integer_value(q);
-		else
-			svc_res_field_error(res, field,
-					    "must be an integer from 1 to %d",
-					    MAX_QUANTITY);
-		(*n)++;
-	}
-	if (svc_res_field_errors(res) > 0)
-		return false;
-	/* Lowercase ids so the sort is the database's uuid order. */
-	for (int k = 0; k < *n; k++)
-		for (char *c = items[k].product_id; *c != '\0'; c++)
-			*c = (char)(*c >= 'A' && *c <= 'F' ? *c + 32 : *c);
-	qsort(items, (size_t)*n, sizeof(*items), by_product);
-	for (int k = 1; k < *n; k++) {
-		if (strcmp(items[k].product_id, items[k - 1].product_id) == 0) {
-			svc_res_field_error(res, "items",
-					    "product %s appears twice",
-					    items[k].product_id);
-			return false;
-		}
-	}
-	return true;
+	return svc_json_lines(res, body, "items", MAX_ITEMS, MAX_QUANTITY,
+			      items, n) &&
+	       svc_res_field_errors(res) == 0;
 }
 
 /* "{a,b,c}" and "{1,2,3}" array literals of the items. */
 static void
-arrays(struct svc_req *req, const struct item *items, int n, char **ids,
+arrays(struct svc_req *req, const struct svc_line *items, int n, char **ids,
        char **qty)
 {
 	char *p = svc_req_alloc(req, (size_t)n * (SVC_UUID_LEN + 1) + 3);
@@ -291,7 +224,7 @@ existing(struct svc_db *db, struct svc_res *res, const char *order_id,
 
 /* Which items the locked stock rows cannot cover; answers 409 if any. */
 static int
-check_stock(struct svc_res *res, PGresult *locked, const struct item *items,
+check_stock(struct svc_res *res, PGresult *locked, const struct svc_line *items,
 	    int n)
 {
 	json_t *short_items = json_array();
@@ -324,7 +257,7 @@ check_stock(struct svc_res *res, PGresult *locked, const struct item *items,
 int
 reservations_create(struct svc_req *req, struct svc_res *res)
 {
-	struct item items[MAX_ITEMS];
+	struct svc_line items[MAX_ITEMS];
 	const char *order_id, *id;
 	struct svc_db *db;
 	char *ids, *qty, ttl_s[24];

@@ -121,8 +121,7 @@ const struct svc_db_stmt order_statements[] = {
 /* --- the request --- */
 
 struct item {
-	char product_id[SVC_UUID_LEN + 1];
-	long long quantity;
+	struct svc_line line;
 	struct price price;
 };
 
@@ -137,78 +136,23 @@ struct order {
 	char reservation_id[SVC_UUID_LEN + 1];
 };
 
-static int
-by_product(const void *a, const void *b)
-{
-	return strcmp(((const struct item *)a)->product_id,
-		      ((const struct item *)b)->product_id);
-}
-
-static void
-lowercase(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'F')
-			*s = (char)(*s + 32);
-}
-
 static bool
 read_order(struct svc_req *req, struct svc_res *res, struct order *o)
 {
-	json_t *body = svc_req_json(req),
-	       *list = json_object_get(body, "items");
-	json_t *it, *q;
-	size_t i;
+	json_t *body = svc_req_json(req);
+	struct svc_line lines[MAX_ITEMS];
 
-	o->n = 0;
 	if (svc_json_string(res, body, "customer_id", 36, 36, true,
 			    &o->customer_id, NULL) &&
 	    !svc_uuid_valid(o->customer_id))
 		svc_res_field_error(res, "customer_id", "must be a UUID");
-	if (!json_is_array(list) || json_array_size(list) == 0 ||
-	    json_array_size(list) > MAX_ITEMS) {
-		svc_res_field_error(res, "items",
-				    "must be an array of 1 to %d items",
-				    MAX_ITEMS);
+	if (!svc_json_lines(res, body, "items", MAX_ITEMS, MAX_QUANTITY, lines,
+			    &o->n) ||
+	    svc_res_field_errors(res) > 0)
 		return false;
-	}
-	json_array_foreach(list, i, it)
-	{
-		struct item *item = &o->items[o->n++];
-		const char *pid =
-			json_string_value(json_object_get(it, "product_id"));
-		char field[48];
-
-		memset(item, 0, sizeof(*item));
-		snprintf(field, sizeof(field), "items[%zu].product_id", i);
-		if (svc_uuid_valid(pid))
-			snprintf(item->product_id, sizeof(item->product_id),
-				 "%s", pid);
-		else
-			svc_res_field_error(res, field, "must be a UUID");
-		snprintf(field, sizeof(field), "items[%zu].quantity", i);
-		q = json_object_get(it, "quantity");
-		if (json_is_integer(q) && json_integer_value(q) >= 1 &&
-		    json_integer_value(q) <= MAX_QUANTITY)
-			item->quantity = json_integer_value(q);
-		else
-			svc_res_field_error(res, field,
-					    "must be an integer from 1 to %d",
-					    MAX_QUANTITY);
-	}
-	if (svc_res_field_errors(res) > 0)
-		return false;
-	for (int k = 0; k < o->n; k++)
-		lowercase(o->items[k].product_id);
-	qsort(o->items, (size_t)o->n, sizeof(o->items[0]), by_product);
-	for (int k = 1; k < o->n; k++) {
-		if (strcmp(o->items[k].product_id,
-			   o->items[k - 1].product_id) == 0) {
-			svc_res_field_error(res, "items",
-					    "product %s appears twice",
-					    o->items[k].product_id);
-			return false;
-		}
+	for (int i = 0; i < o->n; i++) {
+		memset(&o->items[i], 0, sizeof(o->items[i]));
+		o->items[i].line = lines[i];
 	}
 	return true;
 }
@@ -327,7 +271,7 @@ ids_path(struct svc_req *req, const struct order *o)
 
 	for (int i = 0; i < o->n; i++)
 		len += (size_t)sprintf(path + len, "%s%s", i ? "," : "",
-				       o->items[i].product_id);
+				       o->items[i].line.product_id);
 	return path;
 }
 
@@ -355,13 +299,13 @@ prices_from_answer(struct svc_res *res, struct order *o, json_t *answer)
 		memcpy(price.currency, cur, 4);
 		prices_put(id, &price);
 		for (int i = 0; i < o->n; i++)
-			if (strcmp(o->items[i].product_id, id) == 0)
+			if (strcmp(o->items[i].line.product_id, id) == 0)
 				o->items[i].price = price;
 	}
 	for (int i = 0; i < o->n; i++) {
 		if (o->items[i].price.currency[0] == '\0')
 			svc_res_field_error(res, "items", "unknown product %s",
-					    o->items[i].product_id);
+					    o->items[i].line.product_id);
 	}
 	return svc_res_field_errors(res) ? SVC_EVALIDATION : SVC_OK;
 }
@@ -374,7 +318,7 @@ prices_from_cache(struct order *o, long long *oldest_ms)
 	for (int i = 0; i < o->n; i++) {
 		long long age;
 
-		if (!prices_get(o->items[i].product_id, &o->items[i].price,
+		if (!prices_get(o->items[i].line.product_id, &o->items[i].price,
 				&age))
 			return false;
 		if (age > *oldest_ms)
@@ -423,7 +367,7 @@ one_currency(struct svc_res *res, struct order *o)
 	long long total = 0, line;
 
 	for (int i = 0; i < o->n; i++) {
-		if (__builtin_mul_overflow(o->items[i].quantity,
+		if (__builtin_mul_overflow(o->items[i].line.quantity,
 					   o->items[i].price.cents, &line) ||
 		    __builtin_add_overflow(total, line, &total))
 			return svc_res_problem(
@@ -437,8 +381,8 @@ one_currency(struct svc_res *res, struct order *o)
 				res, 422, "mixed_currency",
 				"an order's products must share one currency; "
 				"%s is %s, %s is %s",
-				o->items[0].product_id, o->currency,
-				o->items[i].product_id,
+				o->items[0].line.product_id, o->currency,
+				o->items[i].line.product_id,
 				o->items[i].price.currency);
 	return SVC_OK;
 }
@@ -454,9 +398,10 @@ reservation_body(const struct order *o)
 
 	for (int i = 0; i < o->n; i++)
 		json_array_append_new(
-			items, json_pack("{s:s, s:I}", "product_id",
-					 o->items[i].product_id, "quantity",
-					 (json_int_t)o->items[i].quantity));
+			items,
+			json_pack("{s:s, s:I}", "product_id",
+				  o->items[i].line.product_id, "quantity",
+				  (json_int_t)o->items[i].line.quantity));
 	body = json_pack("{s:s, s:o}", "order_id", o->id, "items", items);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -535,9 +480,9 @@ arrays(struct svc_req *req, const struct order *o, char **ids, char **qty,
 	p[0] = q[0] = c[0] = '{';
 	for (int i = 0; i < o->n; i++) {
 		pl += (size_t)sprintf(p + pl, "%s%s", i ? "," : "",
-				      o->items[i].product_id);
+				      o->items[i].line.product_id);
 		ql += (size_t)sprintf(q + ql, "%s%lld", i ? "," : "",
-				      o->items[i].quantity);
+				      o->items[i].line.quantity);
 		cl += (size_t)sprintf(c + cl, "%s%lld", i ? "," : "",
 				      o->items[i].price.cents);
 	}

@@ -188,6 +188,23 @@ bool svc_json_integer(struct svc_res *res, json_t *obj, const char *field,
 		      long long min, long long max, bool required,
 		      long long *out, bool *present);
 
+/* One line of an order or a reservation: a product and a quantity. */
+struct svc_line {
+	char product_id[37]; /* a UUID in lower case */
+	long long quantity;
+};
+
+/*
+ * Reads obj[field] as 1..max lines {"product_id": UUID, "quantity":
+ * 1..max_quantity}, each product at most once, into out (room for max)
+ * and *n. The lines come back sorted by product id, so a caller that locks
+ * rows per product always locks in the same order. Invalid input records
+ * field errors ("items[2].quantity") and returns false.
+ */
+bool svc_json_lines(struct svc_res *res, json_t *obj, const char *field,
+		    int max, long long max_quantity, struct svc_line *out,
+		    int *n);
+
 /* Parses a query integer in [min, max]; def when absent. SVC_EINVAL else. */
 int svc_query_int(struct svc_req *req, struct svc_res *res, const char *name,
 		  long long def, long long min, long long max, long long *out);

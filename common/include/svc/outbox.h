@@ -5,11 +5,11 @@
  * broker acked them (an event no queue is bound for is acked too, after
  * being returned: nobody subscribes to it, so it counts as sent), so a
  * broker outage delays events but never loses them (at-least-once: a
- * crash between the ack and the commit publishes a row again). It wakes on a payload-less NOTIFY outbox (migrations
- * 0002_outbox_notify.sql) and polls as a fallback; rows are claimed with
- * FOR UPDATE SKIP LOCKED, so replicas can relay side by side. Writing the
- * rows is the services' business (same statement as the change); this
- * is not a consumer.
+ * crash between the ack and the commit publishes a row again). It wakes on a
+ * payload-less NOTIFY outbox (migrations 0002_outbox_notify.sql) and polls as a
+ * fallback; rows are claimed with FOR UPDATE SKIP LOCKED, so replicas can relay
+ * side by side. Writing the rows is the services' business (same statement as
+ * the change); this is not a consumer.
  */
 #ifndef SVC_OUTBOX_H
 #define SVC_OUTBOX_H
