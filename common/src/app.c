@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "svc/config.h"
+#include "svc/consumer.h"
 #include "svc/err.h"
 #include "svc/health.h"
 #include "svc/jwt.h"
@@ -51,6 +52,8 @@ struct settings {
 	bool outbox;
 	int outbox_batch;
 	long long outbox_poll_ms;
+	int consumer_max_redeliveries;
+	int consumer_prefetch;
 };
 
 static int latest_migration;
@@ -179,6 +182,10 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	s->outbox_batch = (int)svc_config_int("OUTBOX_BATCH", 200, 1, 10000);
 	s->outbox_poll_ms = svc_config_duration_ms("OUTBOX_POLL_INTERVAL", "1s",
 						   10, 3600000);
+	s->consumer_max_redeliveries =
+		(int)svc_config_int("CONSUMER_MAX_REDELIVERIES", 5, 0, 1000);
+	s->consumer_prefetch =
+		(int)svc_config_int("CONSUMER_PREFETCH", 16, 1, 65535);
 	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
 	if (app->configure != NULL)
@@ -355,6 +362,38 @@ drain(struct svc_server *srv, long long drain_ms)
 			SVC_LOG_END);
 }
 
+/*
+ * One consumer per subscription, when RABBITMQ_URL is set; *out (new)
+ * holds the *n started, also on failure, for the caller to stop.
+ */
+static int
+start_consumers(const struct svc_app *app, const struct settings *s,
+		struct svc_consumer ***out, size_t *n)
+{
+	struct svc_consumer_config cc = {
+		.mq = &s->mq,
+		.max_redeliveries = s->consumer_max_redeliveries,
+		.prefetch = s->consumer_prefetch,
+	};
+	size_t count = 0;
+
+	if (app->subscriptions == NULL ||
+	    svc_config_get("RABBITMQ_URL") == NULL)
+		return SVC_OK;
+	while (app->subscriptions[count].queue != NULL)
+		count++;
+	*out = calloc(count + 1, sizeof(**out));
+	if (*out == NULL)
+		return SVC_ENOMEM;
+	for (size_t i = 0; i < count; i++) {
+		(*out)[i] = svc_consumer_start(&app->subscriptions[i], &cc);
+		if ((*out)[i] == NULL)
+			return SVC_ENOMEM;
+		(*n)++;
+	}
+	return SVC_OK;
+}
+
 static int
 serve(const struct svc_app *app, const struct settings *s)
 {
@@ -362,6 +401,8 @@ serve(const struct svc_app *app, const struct settings *s)
 	struct svc_route *routes = NULL;
 	struct svc_http *http = NULL;
 	struct svc_outbox *outbox = NULL;
+	struct svc_consumer **consumers = NULL;
+	size_t nconsumers = 0;
 	sigset_t sigs;
 	int sig = 0, rc = 1;
 	long long drain_deadline = 0;
@@ -392,6 +433,8 @@ serve(const struct svc_app *app, const struct settings *s)
 		if (outbox == NULL || svc_outbox_health(outbox) != SVC_OK)
 			goto out;
 	}
+	if (start_consumers(app, s, &consumers, &nconsumers) != SVC_OK)
+		goto out;
 	if (app->init != NULL && app->init() != SVC_OK)
 		goto out;
 	routes = all_routes(app);
@@ -415,6 +458,13 @@ serve(const struct svc_app *app, const struct settings *s)
 	rc = 0;
 out:
 	svc_server_stop(srv);
+	/*
+	 * Consumers before the relay, so events they wrote still leave;
+	 * deliveries not acked go back to their queues.
+	 */
+	for (size_t i = 0; i < nconsumers; i++)
+		svc_consumer_stop(consumers[i]);
+	free(consumers);
 	/* After the server: requests still in flight may have written rows. */
 	svc_outbox_stop(outbox, drain_deadline);
 	if (app->cleanup != NULL)

@@ -5,6 +5,7 @@
 #ifndef INVENTORY_H
 #define INVENTORY_H
 
+#include "svc/consumer.h"
 #include "svc/db.h"
 #include "svc/http.h"
 
@@ -24,10 +25,42 @@ extern const struct svc_db_stmt reservation_statements[];
 int stock_get(struct svc_req *req, struct svc_res *res);
 int stock_put(struct svc_req *req, struct svc_res *res);
 
+/* product.created: track the product's stock (on hand 0); product.deleted:
+ * forget it, unless something is reserved on it. */
+int stock_on_product(struct svc_db *db, const char *event_type, json_t *data,
+		     const struct svc_event_meta *meta);
+
 int reservations_create(struct svc_req *req, struct svc_res *res);
 int reservations_get(struct svc_req *req, struct svc_res *res);
 int reservations_confirm(struct svc_req *req, struct svc_res *res);
 int reservations_release(struct svc_req *req, struct svc_res *res);
+
+/*
+ * order.created: confirm the order's reservation; order.cancelled:
+ * release it (reason "cancelled"). Inside the consumer's transaction.
+ */
+int reservations_on_order(struct svc_db *db, const char *event_type,
+			  json_t *data, const struct svc_event_meta *meta);
+
+/*
+ * Inside the caller's transaction: locks reservation id and confirms it
+ * when pending and not expired (a pending one past its expiry is released
+ * as "expired" instead; a released or confirmed one is left alone).
+ * status gets what it was before ("" when there is no such reservation),
+ * *expired whether it was released for expiry now.
+ */
+int reservation_confirm_tx(struct svc_db *db, const char *id,
+			   const char *request_id, const char *traceparent,
+			   char status[16], bool *expired);
+
+/*
+ * Inside the caller's transaction: locks reservation id and, unless it is
+ * released already, releases it for `reason`. status gets what it was
+ * before ("" when there is no such reservation).
+ */
+int reservation_release_tx(struct svc_db *db, const char *id,
+			   const char *reason, const char *request_id,
+			   const char *traceparent, char status[16]);
 
 /* The path parameter `name` as a UUID, or NULL after a 404 for `what`. */
 const char *inventory_path_uuid(struct svc_req *req, struct svc_res *res,

@@ -5,6 +5,9 @@
  * Owns inventory_db. Admins set stock; other services (orders) reserve,
  * confirm and release it with service tokens; anyone reads it. A sweeper
  * thread releases reservations that were not confirmed before expiry.
+ * Events keep it in step: a stock row per product from the catalogue, and
+ * an order's reservation confirmed or released when the order is placed
+ * or cancelled.
  */
 #include "inventory.h"
 #include "svc/app.h"
@@ -23,6 +26,17 @@ static const struct svc_route routes[] = {
 	  SVC_ROUTE_SERVICE },
 	{ "POST", "/api/v1/reservations/{id}/release", reservations_release,
 	  SVC_ROUTE_SERVICE },
+	{ 0 },
+};
+
+static const char *const product_events[] = { "product.created",
+					      "product.deleted", NULL };
+static const char *const order_events[] = { "order.created", "order.cancelled",
+					    NULL };
+
+static const struct svc_subscription subscriptions[] = {
+	{ "inventory.products", product_events, stock_on_product },
+	{ "inventory.orders", order_events, reservations_on_order },
 	{ 0 },
 };
 
@@ -52,6 +66,7 @@ static const struct svc_app app = {
 	.default_port = 8082,
 	.routes = routes,
 	.statements = statements,
+	.subscriptions = subscriptions,
 	.configure = configure,
 	.init = init,
 	.cleanup = sweeper_stop,

@@ -368,25 +368,73 @@ release(struct svc_db *db, const char *id, const char *status,
 	return rc;
 }
 
-/* Locks reservation id: its status, and whether it is past expiry. */
+/*
+ * Locks reservation id: its status ("" when there is none), and whether
+ * it is past expiry.
+ */
 static int
-lock_reservation(struct svc_db *db, struct svc_res *res, const char *id,
-		 char status[16], bool *expired)
+lock_row(struct svc_db *db, const char *id, char status[16], bool *expired)
 {
 	PGresult *r;
 	int rc = svc_db_exec(db, "res_lock", 1, &id, &r);
 
+	status[0] = '\0';
+	*expired = false;
 	if (rc != SVC_OK)
 		return rc;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		return svc_res_problem(res, 404, "not_found",
-				       "reservation %s not found", id);
+	if (PQntuples(r) > 0) {
+		snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
+		*expired = PQgetvalue(r, 0, 1)[0] == 't';
 	}
-	snprintf(status, 16, "%s", PQgetvalue(r, 0, 0));
-	*expired = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	return SVC_OK;
+}
+
+int
+reservation_confirm_tx(struct svc_db *db, const char *id,
+		       const char *request_id, const char *traceparent,
+		       char status[16], bool *expired)
+{
+	const char *params[] = { id, request_id, traceparent };
+	bool past;
+	int rc = lock_row(db, id, status, &past);
+
+	*expired = false;
+	if (rc != SVC_OK || strcmp(status, "pending") != 0)
+		return rc;
+	if (past) {
+		/* The sweeper has not got to it yet; it is expired all the
+		 * same. */
+		*expired = true;
+		return release(db, id, status, "expired", request_id,
+			       traceparent);
+	}
+	rc = svc_db_exec(db, "res_lock_items_stock", 1, &id, NULL);
+	if (rc == SVC_OK)
+		rc = svc_db_exec(db, "res_confirm", 3, params, NULL);
+	if (rc == SVC_OK)
+		svc_log(SVC_LOG_INFO, "reservation confirmed",
+			SVC_LOG_STR("reservation_id", id), SVC_LOG_END);
+	return rc;
+}
+
+int
+reservation_release_tx(struct svc_db *db, const char *id, const char *reason,
+		       const char *request_id, const char *traceparent,
+		       char status[16])
+{
+	bool past;
+	int rc = lock_row(db, id, status, &past);
+
+	if (rc != SVC_OK || status[0] == '\0' ||
+	    strcmp(status, "released") == 0)
+		return rc;
+	rc = release(db, id, status, reason, request_id, traceparent);
+	if (rc == SVC_OK)
+		svc_log(SVC_LOG_INFO, "reservation released",
+			SVC_LOG_STR("reservation_id", id),
+			SVC_LOG_STR("was", status), SVC_LOG_END);
+	return rc;
 }
 
 /* Commits and answers with the reservation as it is now. */
@@ -406,12 +454,17 @@ commit_and_show(struct svc_db *db, struct svc_res *res, const char *id)
 	return answer_row(res, 200, r);
 }
 
+static int
+not_found(struct svc_res *res, const char *id)
+{
+	return svc_res_problem(res, 404, "not_found",
+			       "reservation %s not found", id);
+}
+
 int
 reservations_confirm(struct svc_req *req, struct svc_res *res)
 {
 	const char *id = inventory_path_uuid(req, res, "id", "reservation");
-	const char *rid = svc_req_id(req);
-	const char *tp = svc_req_header(req, "traceparent");
 	struct svc_db *db = svc_db_thread();
 	char status[16];
 	bool expired;
@@ -424,35 +477,26 @@ reservations_confirm(struct svc_req *req, struct svc_res *res)
 	rc = svc_db_begin(db);
 	if (rc != SVC_OK)
 		return rc;
-	rc = lock_reservation(db, res, id, status, &expired);
+	rc = reservation_confirm_tx(db, id, svc_req_id(req),
+				    svc_req_header(req, "traceparent"), status,
+				    &expired);
 	if (rc != SVC_OK)
 		goto fail;
+	if (status[0] == '\0') {
+		rc = not_found(res, id);
+		goto fail;
+	}
 	if (strcmp(status, "released") == 0) {
 		rc = svc_res_problem(res, 409, "reservation_released",
 				     "reservation %s was released", id);
 		goto fail;
 	}
-	if (strcmp(status, "pending") == 0 && expired) {
-		/* The sweeper has not got to it yet; it is expired all the
-		 * same. */
-		rc = release(db, id, status, "expired", rid, tp);
-		if (rc == SVC_OK)
-			rc = svc_db_commit(db);
+	if (expired) {
+		rc = svc_db_commit(db);
 		if (rc != SVC_OK)
 			goto fail;
 		return svc_res_problem(res, 409, "reservation_expired",
 				       "reservation %s expired", id);
-	}
-	if (strcmp(status, "pending") == 0) {
-		const char *params[] = { id, rid, tp };
-
-		rc = svc_db_exec(db, "res_lock_items_stock", 1, &id, NULL);
-		if (rc == SVC_OK)
-			rc = svc_db_exec(db, "res_confirm", 3, params, NULL);
-		if (rc != SVC_OK)
-			goto fail;
-		svc_log(SVC_LOG_INFO, "reservation confirmed",
-			SVC_LOG_STR("reservation_id", id), SVC_LOG_END);
 	}
 	rc = commit_and_show(db, res, id);
 	if (rc == SVC_OK)
@@ -469,7 +513,6 @@ reservations_release(struct svc_req *req, struct svc_res *res)
 	const char *reason = NULL;
 	struct svc_db *db = svc_db_thread();
 	char status[16];
-	bool expired;
 	int rc;
 
 	if (id == NULL)
@@ -483,18 +526,14 @@ reservations_release(struct svc_req *req, struct svc_res *res)
 	rc = svc_db_begin(db);
 	if (rc != SVC_OK)
 		return rc;
-	rc = lock_reservation(db, res, id, status, &expired);
+	rc = reservation_release_tx(db, id, reason ? reason : "released",
+				    svc_req_id(req),
+				    svc_req_header(req, "traceparent"), status);
 	if (rc != SVC_OK)
 		goto fail;
-	if (strcmp(status, "released") != 0) {
-		rc = release(db, id, status, reason ? reason : "released",
-			     svc_req_id(req),
-			     svc_req_header(req, "traceparent"));
-		if (rc != SVC_OK)
-			goto fail;
-		svc_log(SVC_LOG_INFO, "reservation released",
-			SVC_LOG_STR("reservation_id", id),
-			SVC_LOG_STR("was", status), SVC_LOG_END);
+	if (status[0] == '\0') {
+		rc = not_found(res, id);
+		goto fail;
 	}
 	rc = commit_and_show(db, res, id);
 	if (rc == SVC_OK)
@@ -502,6 +541,37 @@ reservations_release(struct svc_req *req, struct svc_res *res)
 fail:
 	svc_db_rollback(db);
 	return rc;
+}
+
+/* --- events: order.created, order.cancelled --- */
+
+int
+reservations_on_order(struct svc_db *db, const char *event_type, json_t *data,
+		      const struct svc_event_meta *meta)
+{
+	const char *id =
+		json_string_value(json_object_get(data, "reservation_id"));
+	char status[16];
+	bool expired;
+
+	if (!svc_uuid_valid(id)) {
+		svc_log(SVC_LOG_WARN, "order event without a reservation id",
+			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
+		return SVC_OK; /* nothing to do, ever: not worth retrying */
+	}
+	/*
+	 * A released reservation stays released: inventory.released
+	 * already told orders, which rejects the order.
+	 */
+	if (strcmp(event_type, "order.created") == 0)
+		return reservation_confirm_tx(db, id, meta->request_id,
+					      meta->traceparent, status,
+					      &expired);
+	if (strcmp(event_type, "order.cancelled") == 0)
+		return reservation_release_tx(db, id, "cancelled",
+					      meta->request_id,
+					      meta->traceparent, status);
+	return SVC_OK;
 }
 
 /* --- the sweeper --- */

@@ -4,7 +4,11 @@
  * Stock rows are keyed by product id. Admins set `on_hand` with PUT; the
  * reservation flow (reservations.c) moves `reserved`. The database keeps
  * 0 <= reserved <= on_hand, so a PUT below what is reserved is a 409 here
- * and can never succeed by accident.
+ * and can never succeed by accident. The catalogue's events create a row
+ * (on hand 0) for every new product and delete it with the product -
+ * unless something is reserved on it: pending reservations still point
+ * at it, so it stays until an admin sets it to 0 and it is cleaned up by
+ * hand (a row without a product harms nothing).
  */
 #include "inventory.h"
 
@@ -36,6 +40,13 @@ const struct svc_db_stmt stock_statements[] = {
 	  "   " STOCK_JSON("s") "::jsonb, $3, $4 FROM s)"
 	  " SELECT " STOCK_JSON("s") "::text, s.created, s.version FROM s",
 	  0 },
+	/* product.created: a row with nothing on hand, unless one exists */
+	{ "stock_track",
+	  "INSERT INTO stock (product_id) VALUES ($1) ON CONFLICT DO NOTHING",
+	  0 },
+	/* product.deleted: only a row nothing is reserved on */
+	{ "stock_untrack",
+	  "DELETE FROM stock WHERE product_id = $1 AND reserved = 0", 0 },
 	{ NULL, NULL, 0 },
 };
 /* clang-format on */
@@ -129,4 +140,27 @@ stock_put(struct svc_req *req, struct svc_res *res)
 		SVC_LOG_INT("on_hand", on_hand), SVC_LOG_END);
 	PQclear(r);
 	return rc;
+}
+
+/* --- events: product.created, product.deleted --- */
+
+int
+stock_on_product(struct svc_db *db, const char *event_type, json_t *data,
+		 const struct svc_event_meta *meta)
+{
+	const char *id = json_string_value(json_object_get(data, "id"));
+	const char *stmt = strcmp(event_type, "product.created") == 0
+				   ? "stock_track"
+				   : "stock_untrack";
+
+	(void)meta;
+	if (strcmp(event_type, "product.created") != 0 &&
+	    strcmp(event_type, "product.deleted") != 0)
+		return SVC_OK;
+	if (!svc_uuid_valid(id)) {
+		svc_log(SVC_LOG_WARN, "product event without a product id",
+			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
+		return SVC_OK; /* nothing to do, ever: not worth retrying */
+	}
+	return svc_db_exec(db, stmt, 1, &id, NULL);
 }

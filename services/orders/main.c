@@ -4,7 +4,8 @@
  * Owns orders_db. Reads prices from products and reserves stock at
  * inventory, both through libsvc's resilient client (circuit breaker,
  * retries with jittered backoff, deadlines), with cached prices as the
- * fallback when products is away.
+ * fallback when products is away. An order is placed pending and becomes
+ * confirmed or rejected from inventory's events.
  */
 #include "orders.h"
 #include "svc/app.h"
@@ -20,6 +21,14 @@ static const struct svc_route routes[] = {
 	{ "GET", "/api/v1/orders", orders_list, 0 },
 	{ "GET", "/api/v1/orders/{id}", orders_get, 0 },
 	{ "POST", "/api/v1/orders/{id}/cancel", orders_cancel, 0 },
+	{ 0 },
+};
+
+static const char *const reservation_events[] = { "inventory.confirmed",
+						  "inventory.released", NULL };
+
+static const struct svc_subscription subscriptions[] = {
+	{ "orders.inventory", reservation_events, orders_on_reservation },
 	{ 0 },
 };
 
@@ -93,6 +102,7 @@ static const struct svc_app app = {
 	.default_port = 8083,
 	.routes = routes,
 	.statements = statements,
+	.subscriptions = subscriptions,
 	.configure = configure,
 	.init = init,
 	.cleanup = cleanup,

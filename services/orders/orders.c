@@ -101,6 +101,32 @@ const struct svc_db_stmt order_statements[] = {
 	  "   'reservation_id', o.reservation_id), $2, $3 FROM o)"
 	  " SELECT count(*) FROM o",
 	  0 },
+	/* inventory.confirmed: $1 order, $2/$3 request id and traceparent */
+	{ "order_confirm",
+	  "WITH o AS (UPDATE orders SET status = 'confirmed',"
+	  "  updated_at = clock_timestamp()"
+	  "  WHERE id = $1 AND status = 'pending' RETURNING *),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'order.confirmed', o.id, jsonb_build_object("
+	  "   'order_id', o.id, 'customer_id', o.customer_id,"
+	  "   'reservation_id', o.reservation_id), $2, $3 FROM o)"
+	  " SELECT count(*) FROM o",
+	  0 },
+	/* inventory.released (expired): $1 order, $2/$3 request id and
+	 * traceparent, $4 reason */
+	{ "order_reject",
+	  "WITH o AS (UPDATE orders SET status = 'rejected',"
+	  "  updated_at = clock_timestamp()"
+	  "  WHERE id = $1 AND status = 'pending' RETURNING *),"
+	  " e AS (INSERT INTO outbox"
+	  "  (event_type, aggregate_id, data, request_id, traceparent)"
+	  "  SELECT 'order.rejected', o.id, jsonb_build_object("
+	  "   'order_id', o.id, 'customer_id', o.customer_id,"
+	  "   'reservation_id', o.reservation_id, 'reason', $4::text),"
+	  "   $2, $3 FROM o)"
+	  " SELECT count(*) FROM o",
+	  0 },
 	{ "release_done",
 	  "DELETE FROM pending_releases WHERE reservation_id = $1", 0 },
 	{ "release_due",
@@ -723,4 +749,34 @@ orders_cancel(struct svc_req *req, struct svc_res *res)
 fail:
 	svc_db_rollback(db);
 	return rc;
+}
+
+/* --- events: inventory.confirmed, inventory.released --- */
+
+int
+orders_on_reservation(struct svc_db *db, const char *event_type, json_t *data,
+		      const struct svc_event_meta *meta)
+{
+	const char *id = json_string_value(json_object_get(data, "order_id"));
+	const char *reason = json_string_value(json_object_get(data, "reason"));
+	const char *params[] = { id, meta->request_id, meta->traceparent,
+				 reason };
+
+	if (!svc_uuid_valid(id)) {
+		svc_log(SVC_LOG_WARN, "reservation event without an order id",
+			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
+		return SVC_OK; /* nothing to do, ever: not worth retrying */
+	}
+	/* An order no longer pending (cancelled, say) stays as it is. */
+	if (strcmp(event_type, "inventory.confirmed") == 0)
+		return svc_db_exec(db, "order_confirm", 3, params, NULL);
+	/*
+	 * Only an expired reservation rejects its order: "cancelled" is
+	 * the release our own cancel asked for, and any other reason is a
+	 * release someone chose, not a verdict on the order.
+	 */
+	if (strcmp(event_type, "inventory.released") == 0 && reason != NULL &&
+	    strcmp(reason, "expired") == 0)
+		return svc_db_exec(db, "order_reject", 4, params, NULL);
+	return SVC_OK;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 
+#include "svc/consumer.h"
 #include "svc/db.h"
 #include "svc/http.h"
 #include "svc/upstream.h"
@@ -22,6 +23,14 @@ int orders_create(struct svc_req *req, struct svc_res *res);
 int orders_get(struct svc_req *req, struct svc_res *res);
 int orders_list(struct svc_req *req, struct svc_res *res);
 int orders_cancel(struct svc_req *req, struct svc_res *res);
+
+/*
+ * inventory.confirmed: a pending order becomes confirmed (order.confirmed);
+ * inventory.released for "expired": a pending order becomes rejected
+ * (order.rejected). Inside the consumer's transaction.
+ */
+int orders_on_reservation(struct svc_db *db, const char *event_type,
+			  json_t *data, const struct svc_event_meta *meta);
 
 /* --- prices.c --- */
 

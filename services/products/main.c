@@ -19,6 +19,13 @@ static const struct svc_route routes[] = {
 	{ 0 },
 };
 
+static const char *const stock_events[] = { "inventory.stock_changed", NULL };
+
+static const struct svc_subscription subscriptions[] = {
+	{ "products.stock", stock_events, products_on_stock },
+	{ 0 },
+};
+
 static const struct svc_db_stmt *const statements[] = {
 	products_statements,
 	NULL,
@@ -29,6 +36,7 @@ static const struct svc_app app = {
 	.default_port = 8081,
 	.routes = routes,
 	.statements = statements,
+	.subscriptions = subscriptions,
 };
 
 int

@@ -97,6 +97,12 @@ const struct svc_db_stmt products_statements[] = {
 	  0 },
 	{ "product_version",
 	  "SELECT version FROM products WHERE id = $1", SVC_DB_IDEMPOTENT },
+	/* inventory.stock_changed: a projection of inventory, so neither a
+	 * new version nor an event of its own */
+	{ "product_set_available",
+	  "UPDATE products SET available = $2::boolean WHERE id = $1"
+	  " AND available IS DISTINCT FROM $2::boolean",
+	  0 },
 	{ NULL, NULL, 0 },
 };
 /* clang-format on */
@@ -479,4 +485,27 @@ products_delete(struct svc_req *req, struct svc_res *res)
 	svc_log(SVC_LOG_INFO, "product deleted", SVC_LOG_STR("product_id", id),
 		SVC_LOG_END);
 	return svc_res_empty(res, 204);
+}
+
+/* --- events: inventory.stock_changed --- */
+
+int
+products_on_stock(struct svc_db *db, const char *event_type, json_t *data,
+		  const struct svc_event_meta *meta)
+{
+	const char *id = json_string_value(json_object_get(data, "product_id"));
+	json_t *available = json_object_get(data, "available");
+	const char *params[2];
+
+	(void)meta;
+	if (strcmp(event_type, "inventory.stock_changed") != 0)
+		return SVC_OK;
+	if (!svc_uuid_valid(id) || !json_is_integer(available)) {
+		svc_log(SVC_LOG_WARN, "stock event without product or count",
+			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
+		return SVC_OK; /* nothing to do, ever: not worth retrying */
+	}
+	params[0] = id;
+	params[1] = json_integer_value(available) > 0 ? "true" : "false";
+	return svc_db_exec(db, "product_set_available", 2, params, NULL);
 }

@@ -72,5 +72,6 @@ Suite *contract_suite(void);
 Suite *service_suite(void);
 Suite *mq_suite(void);
 Suite *events_suite(void);
+Suite *choreography_suite(void);
 
 #endif

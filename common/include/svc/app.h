@@ -16,6 +16,7 @@
 #ifndef SVC_APP_H
 #define SVC_APP_H
 
+#include "svc/consumer.h"
 #include "svc/db.h"
 #include "svc/http.h"
 
@@ -24,6 +25,12 @@ struct svc_app {
 	int default_port;		/* 8081 */
 	const struct svc_route *routes; /* the service's own routes */
 	const struct svc_db_stmt *const *statements; /* NULL-terminated */
+	/*
+	 * Events the service consumes, terminated by an entry with a NULL
+	 * queue; one consumer thread each when RABBITMQ_URL is set. May be
+	 * NULL.
+	 */
+	const struct svc_subscription *subscriptions;
 	/*
 	 * Reads the service's own keys with svc_config_*; called with the
 	 * common ones, so a bad value stops start-up the same way (exit 2).

@@ -1,0 +1,76 @@
+/*
+ * svc/consumer.h - consuming events: one thread per subscription, each
+ * with its own svc_mq consumer, an inbox table that makes redeliveries
+ * no-ops, and manual acks after the effect committed.
+ *
+ * A service lists its subscriptions in its svc_app; svc_app_main() starts
+ * one consumer per entry when RABBITMQ_URL is set and stops them while
+ * draining. Per delivery the consumer parses the body (malformed: rejected
+ * without requeue, straight to "<queue>.dead"), then in ONE transaction on
+ * the thread's svc_db_thread() inserts the event id into `inbox` (ON
+ * CONFLICT DO NOTHING) and, only when that inserted a row, calls the
+ * handler. Success commits, then acks; a failure rolls back and rejects
+ * with requeue, so the quorum queue's delivery limit dead-letters a poison
+ * message. The connection is reopened with a jittered backoff, and the
+ * queue declared and consumed again. This is not publishing (the outbox
+ * relay) nor the AMQP wrapper (svc/mq.h).
+ */
+#ifndef SVC_CONSUMER_H
+#define SVC_CONSUMER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "svc/db.h"
+#include "svc/mq.h"
+
+/* What a handler may want to know about an event besides its data. */
+struct svc_event_meta {
+	const char *id;		 /* the event id (uuid) */
+	const char *source;	 /* publishing service; may be NULL */
+	const char *timestamp;	 /* RFC 3339; may be NULL */
+	const char *request_id;	 /* header x-request-id; may be NULL */
+	const char *traceparent; /* header traceparent; may be NULL */
+	bool redelivered;
+};
+
+/*
+ * Runs inside the consumer's open transaction on db: it must not begin,
+ * commit or roll back. data is borrowed (the event's "data" member, may
+ * be any JSON value). Returns 0 when the effect is done (or nothing was
+ * to be done), or a negative SVC_E* to roll back and requeue the event.
+ */
+typedef int (*svc_event_fn)(struct svc_db *db, const char *event_type,
+			    json_t *data, const struct svc_event_meta *meta);
+
+struct svc_subscription {
+	const char *queue;		 /* "<service>.<purpose>" */
+	const char *const *patterns;	 /* routing keys, NULL-terminated */
+	svc_event_fn handle;
+};
+
+struct svc_consumer_config {
+	const struct svc_mq_config *mq; /* borrowed; copied by start */
+	int max_redeliveries;		/* CONSUMER_MAX_REDELIVERIES */
+	int prefetch;			/* CONSUMER_PREFETCH */
+};
+
+struct svc_consumer;
+
+/*
+ * Starts a thread consuming sub->queue (sub is borrowed and must outlive
+ * the consumer; cfg is copied). The database must be set up
+ * (svc_db_setup). Returns a new consumer (svc_consumer_stop frees it), or
+ * NULL when out of memory or no thread could be started.
+ */
+struct svc_consumer *svc_consumer_start(const struct svc_subscription *sub,
+					const struct svc_consumer_config *cfg);
+
+/*
+ * Stops the thread after the delivery in hand (if any), closes its
+ * connection - unacked deliveries go back to the queue - and frees c.
+ * NULL is a no-op.
+ */
+void svc_consumer_stop(struct svc_consumer *c);
+
+#endif

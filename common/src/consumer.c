@@ -1,0 +1,318 @@
+/*
+ * consumer.c - the consumer thread behind a svc_subscription: connects a
+ * svc_mq consumer, declares the queue (quorum, delivery limit, dead-letter
+ * queue) and consumes it, then handles deliveries one at a time, each in
+ * one transaction with its inbox row, acking only after the commit.
+ * Broken connections are closed and reopened after a jittered backoff;
+ * the database connection is the thread's svc_db_thread(), which
+ * reconnects on its own, and a delivery that met an unreachable database
+ * is retried in place for a while rather than spent against the delivery
+ * limit. This is not the handlers (services own them) nor
+ * the AMQP wrapper (mq.c).
+ */
+#include "svc/consumer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "svc/err.h"
+#include "svc/log.h"
+#include "svc/retry.h"
+#include "svc/util.h"
+
+#define NEXT_MS	     500 /* how often a waiting thread looks at `stopping` */
+#define BACKOFF_BASE 100
+#define BACKOFF_CAP  5000
+/*
+ * How long a delivery is held and retried in place while the database is
+ * away, before it goes back to the queue: every return counts against the
+ * delivery limit, so an outage must not dead-letter good events. Well
+ * under two heartbeats, which the broker waits for while we hold it.
+ */
+#define DB_RETRY_MS 20000
+
+struct svc_consumer {
+	const struct svc_subscription *sub;
+	struct svc_mq_config mq_cfg;
+	char *url, *app_id;
+	int max_redeliveries, prefetch;
+	pthread_t thread;
+	atomic_bool stopping;
+	struct svc_mq *mq;
+	bool logged_down;
+};
+
+static const char inbox_sql[] = "INSERT INTO inbox (event_id, event_type)"
+				" VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+static double
+random01(void)
+{
+	unsigned r = 0;
+
+	svc_random_bytes(&r, sizeof(r));
+	return (double)r / 4294967296.0;
+}
+
+static long long
+backoff_ms(int attempt)
+{
+	static const struct svc_retry_policy p = { 0, BACKOFF_BASE,
+						   BACKOFF_CAP };
+
+	return svc_retry_delay_ms(&p, attempt > 20 ? 20 : attempt, random01());
+}
+
+/* Sleeps up to ms in short slices; false once stopping. */
+static bool
+nap(struct svc_consumer *c, long long ms)
+{
+	long long end = svc_now_ms() + ms;
+
+	while (!atomic_load(&c->stopping)) {
+		long long left = end - svc_now_ms();
+		struct timespec ts;
+
+		if (left <= 0)
+			return true;
+		if (left > 100)
+			left = 100;
+		ts.tv_sec = 0;
+		ts.tv_nsec = left * 1000000L;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static void
+drop_mq(struct svc_consumer *c)
+{
+	if (c->mq == NULL)
+		return;
+	svc_mq_close(c->mq);
+	c->mq = NULL;
+	if (!c->logged_down)
+		svc_log(SVC_LOG_WARN, "consumer: broker connection lost",
+			SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+	c->logged_down = true;
+}
+
+/* Opens, declares and consumes; 0 when consuming. */
+static int
+connect_mq(struct svc_consumer *c)
+{
+	int rc;
+
+	c->mq = svc_mq_open(&c->mq_cfg, SVC_MQ_CONSUMER);
+	if (c->mq == NULL) {
+		rc = SVC_EUNAVAIL;
+		goto fail;
+	}
+	rc = svc_mq_declare_queue(c->mq, c->sub->queue, c->sub->patterns,
+				  c->max_redeliveries);
+	if (rc == SVC_OK)
+		rc = svc_mq_consume(c->mq, c->sub->queue, c->prefetch);
+	if (rc != SVC_OK)
+		goto fail;
+	svc_log(SVC_LOG_INFO, "consumer: consuming",
+		SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+	c->logged_down = false;
+	return SVC_OK;
+fail:
+	if (!c->logged_down)
+		svc_log(SVC_LOG_WARN, "consumer: cannot consume",
+			SVC_LOG_STR("queue", c->sub->queue),
+			SVC_LOG_STR("error", svc_strerror(rc)), SVC_LOG_END);
+	c->logged_down = true;
+	svc_mq_close(c->mq);
+	c->mq = NULL;
+	return rc;
+}
+
+static const char *
+str_member(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/*
+ * The transaction: inbox row, then the handler when the row is new.
+ * Returns 0 (committed; *dup says whether it was a duplicate) or < 0
+ * (rolled back).
+ */
+static int
+handle_in_tx(struct svc_consumer *c, const char *type, json_t *data,
+	     const struct svc_event_meta *meta, bool *dup)
+{
+	struct svc_db *db = svc_db_thread();
+	const char *params[] = { meta->id, type };
+	PGconn *conn;
+	PGresult *r = NULL;
+	int rc;
+
+	if (db == NULL)
+		return SVC_ENOMEM;
+	rc = svc_db_begin(db);
+	if (rc != SVC_OK)
+		return rc;
+	conn = svc_db_conn(db);
+	r = conn != NULL ? PQexecParams(conn, inbox_sql, 2, NULL, params, NULL,
+					NULL, 0)
+			 : NULL;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		svc_log(SVC_LOG_WARN, "consumer: inbox insert failed",
+			SVC_LOG_STR("queue", c->sub->queue),
+			SVC_LOG_STR("error", conn != NULL
+						     ? PQerrorMessage(conn)
+						     : "no connection"),
+			SVC_LOG_END);
+		rc = SVC_EUNAVAIL;
+		goto fail;
+	}
+	*dup = strcmp(PQcmdTuples(r), "0") == 0;
+	if (!*dup) {
+		rc = c->sub->handle(db, type, data, meta);
+		if (rc != SVC_OK)
+			goto fail;
+	}
+	PQclear(r);
+	return svc_db_commit(db);
+fail:
+	PQclear(r);
+	svc_db_rollback(db);
+	return rc;
+}
+
+static void
+handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
+{
+	json_error_t jerr;
+	json_t *body = json_loadb(d->body, d->len, 0, &jerr);
+	const char *id = str_member(body, "id");
+	const char *type = str_member(body, "event_type");
+	json_t *data = json_object_get(body, "data");
+	struct svc_event_meta meta = { 0 };
+	long long end = svc_now_ms() + DB_RETRY_MS;
+	bool dup = false;
+	int rc;
+
+	if (!json_is_object(body) || id == NULL || !svc_uuid_valid(id) ||
+	    type == NULL || data == NULL) {
+		svc_log(SVC_LOG_WARN, "consumer: malformed event dead-lettered",
+			SVC_LOG_STR("queue", c->sub->queue),
+			SVC_LOG_STR("message_id",
+				    d->message_id ? d->message_id : ""),
+			SVC_LOG_END);
+		if (svc_mq_reject(c->mq, d->tag, false) != SVC_OK)
+			drop_mq(c);
+		goto out;
+	}
+	meta.id = id;
+	meta.source = str_member(body, "source");
+	meta.timestamp = str_member(body, "timestamp");
+	meta.request_id = d->request_id;
+	meta.traceparent = d->traceparent;
+	meta.redelivered = d->redelivered;
+	rc = handle_in_tx(c, type, data, &meta, &dup);
+	for (int i = 0; (rc == SVC_EUNAVAIL || rc == SVC_ETIMEOUT) &&
+			svc_now_ms() < end && nap(c, backoff_ms(i));
+	     i++)
+		rc = handle_in_tx(c, type, data, &meta, &dup);
+	if (rc != SVC_OK) {
+		svc_log(SVC_LOG_WARN, "consumer: event failed, requeued",
+			SVC_LOG_STR("queue", c->sub->queue),
+			SVC_LOG_STR("event_id", id),
+			SVC_LOG_STR("event_type", type),
+			SVC_LOG_INT("delivery_count", d->delivery_count),
+			SVC_LOG_STR("error", svc_strerror(rc)), SVC_LOG_END);
+		if (svc_mq_reject(c->mq, d->tag, true) != SVC_OK)
+			drop_mq(c);
+		goto out;
+	}
+	svc_log(SVC_LOG_DEBUG,
+		dup ? "consumer: duplicate event skipped"
+		    : "consumer: event handled",
+		SVC_LOG_STR("queue", c->sub->queue),
+		SVC_LOG_STR("event_id", id), SVC_LOG_STR("event_type", type),
+		SVC_LOG_END);
+	/* Committed: a lost ack only brings a duplicate, which the inbox
+	 * turns into a no-op. */
+	if (svc_mq_ack(c->mq, d->tag) != SVC_OK)
+		drop_mq(c);
+out:
+	json_decref(body);
+}
+
+static void *
+consumer_main(void *arg)
+{
+	struct svc_consumer *c = arg;
+	int attempt = 0;
+
+	while (!atomic_load(&c->stopping)) {
+		struct svc_mq_delivery d;
+		int rc;
+
+		if (c->mq == NULL && connect_mq(c) != SVC_OK) {
+			nap(c, backoff_ms(attempt++));
+			continue;
+		}
+		attempt = 0;
+		rc = svc_mq_next(c->mq, NEXT_MS, &d);
+		if (rc == SVC_OK) {
+			handle_delivery(c, &d);
+			svc_mq_delivery_cleanup(&d);
+		} else if (rc != SVC_ETIMEOUT) {
+			svc_mq_delivery_cleanup(&d);
+			drop_mq(c);
+		}
+	}
+	/* Closing on purpose: not worth a "lost" line. */
+	c->logged_down = true;
+	drop_mq(c);
+	svc_log(SVC_LOG_INFO, "consumer stopped",
+		SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+	return NULL;
+}
+
+struct svc_consumer *
+svc_consumer_start(const struct svc_subscription *sub,
+		   const struct svc_consumer_config *cfg)
+{
+	struct svc_consumer *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->sub = sub;
+	c->mq_cfg = *cfg->mq;
+	c->url = strdup(cfg->mq->url != NULL ? cfg->mq->url
+					     : SVC_MQ_DEFAULT_URL);
+	c->app_id = strdup(cfg->mq->app_id != NULL ? cfg->mq->app_id : "svc");
+	c->mq_cfg.url = c->url;
+	c->mq_cfg.app_id = c->app_id;
+	c->max_redeliveries = cfg->max_redeliveries;
+	c->prefetch = cfg->prefetch > 0 ? cfg->prefetch : 16;
+	if (c->url == NULL || c->app_id == NULL ||
+	    pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+		free(c->url);
+		free(c->app_id);
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+svc_consumer_stop(struct svc_consumer *c)
+{
+	if (c == NULL)
+		return;
+	atomic_store(&c->stopping, true);
+	pthread_join(c->thread, NULL);
+	free(c->url);
+	free(c->app_id);
+	free(c);
+}

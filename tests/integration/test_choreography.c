@@ -1,0 +1,252 @@
+/*
+ * test_choreography.c - the services talking through events alone: a new
+ * product gets a stock row at inventory, stock makes the product
+ * available, a placed order is confirmed through inventory.confirmed, a
+ * cancelled order returns its stock, and the consumers' inbox turns a
+ * redelivered event (same id) into a no-op. Everything is polled with a
+ * bound, since events arrive when they arrive. This is not the outbox
+ * relay's own test (test_events.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "integ.h"
+#include "orders_fixture.h"
+#include "svc/err.h"
+#include "svc/mq.h"
+#include "svc/util.h"
+
+#define WAIT_MS 10000
+#define STEP_MS 50
+
+static void
+pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* GET inventory for product; status code, on_hand and reserved. */
+static long
+stock_of(const char *product, long long *on_hand, long long *reserved)
+{
+	struct http_resp *r = http_do(
+		"GET",
+		url(env_or_fail("INVENTORY_URL"), "/api/v1/inventory/%s",
+		    product),
+		NULL, NULL);
+	long status = r->status;
+
+	if (status == 200) {
+		*on_hand = json_integer_value(json_object_get(r->json,
+							      "on_hand"));
+		*reserved = json_integer_value(json_object_get(r->json,
+							       "reserved"));
+	}
+	http_free(r);
+	return status;
+}
+
+/* Polls until the stock row of product has on_hand and reserved. */
+static bool
+wait_stock(const char *product, long long on_hand, long long reserved)
+{
+	long long end = svc_now_ms() + WAIT_MS, oh = -1, rs = -1;
+
+	while (svc_now_ms() < end) {
+		if (stock_of(product, &oh, &rs) == 200 && oh == on_hand &&
+		    rs == reserved)
+			return true;
+		pause_ms(STEP_MS);
+	}
+	return false;
+}
+
+static bool
+wait_available(const char *product)
+{
+	long long end = svc_now_ms() + WAIT_MS;
+
+	while (svc_now_ms() < end) {
+		struct http_resp *r = http_do(
+			"GET",
+			url(env_or_fail("PRODUCTS_URL"), "/api/v1/products/%s",
+			    product),
+			NULL, NULL);
+		bool ok = r->status == 200 &&
+			  json_is_true(json_object_get(r->json, "available"));
+
+		http_free(r);
+		if (ok)
+			return true;
+		pause_ms(STEP_MS);
+	}
+	return false;
+}
+
+static bool
+wait_order(const char *id, const char *status)
+{
+	const char *h[] = { auth_header("admin"), NULL };
+	long long end = svc_now_ms() + WAIT_MS;
+
+	while (svc_now_ms() < end) {
+		struct http_resp *r = http_do(
+			"GET",
+			url(fixture_orders(), "/api/v1/orders/%s", id), h,
+			NULL);
+		bool ok = r->status == 200 &&
+			  strcmp(fixture_str(r->json, "status"), status) == 0;
+
+		http_free(r);
+		if (ok)
+			return true;
+		pause_ms(STEP_MS);
+	}
+	return false;
+}
+
+static void
+create_product(char id[64])
+{
+	const char *h[] = { "Content-Type: application/json",
+			    auth_header("admin"), NULL };
+	char sku[SVC_UUID_LEN + 1], body[256];
+	struct http_resp *r;
+
+	svc_uuid_v4(sku);
+	snprintf(body, sizeof(body),
+		 "{\"sku\":\"CHO-%.13s\",\"name\":\"Thing\","
+		 "\"price_cents\":500,\"currency\":\"EUR\"}",
+		 sku);
+	r = http_do("POST",
+		    url(env_or_fail("PRODUCTS_URL"), "/api/v1/products"), h,
+		    body);
+	ck_assert_msg(r->status == 201, "%ld %s", r->status, r->body);
+	snprintf(id, 64, "%s", fixture_str(r->json, "id"));
+	http_free(r);
+}
+
+START_TEST(test_product_to_order)
+{
+	const char *h[] = { "Content-Type: application/json",
+			    auth_header("admin"), NULL };
+	char p[64], c[SVC_UUID_LEN + 1], key[SVC_UUID_LEN + 1], body[256];
+	char order[64];
+	struct http_resp *r;
+
+	create_product(p);
+	ck_assert_msg(wait_stock(p, 0, 0), "no stock row for %s", p);
+
+	r = http_do("PUT",
+		    url(env_or_fail("INVENTORY_URL"), "/api/v1/inventory/%s",
+			p),
+		    h, "{\"on_hand\":5}");
+	ck_assert_msg(r->status == 200 || r->status == 201, "%ld %s",
+		      r->status, r->body);
+	http_free(r);
+	ck_assert_msg(wait_available(p), "product %s never available", p);
+
+	svc_uuid_v4(c);
+	snprintf(body, sizeof(body),
+		 "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"%s\","
+		 "\"quantity\":2}]}",
+		 c, p);
+	svc_uuid_v4(key);
+	/* The key makes a retry safe: an earlier suite restarts PostgreSQL,
+	 * and a connection that has not noticed yet fails once. */
+	r = fixture_order(NULL, key, body);
+	for (int i = 0; i < 3 && r->status == 503; i++) {
+		http_free(r);
+		r = fixture_order(NULL, key, body);
+	}
+	ck_assert_msg(r->status == 201 || r->status == 200, "%ld %s",
+		      r->status, r->body);
+	snprintf(order, sizeof(order), "%s", fixture_str(r->json, "id"));
+	http_free(r);
+	ck_assert_msg(wait_order(order, "confirmed"), "order %s not confirmed",
+		      order);
+	ck_assert_msg(wait_stock(p, 3, 0), "stock not taken for %s", p);
+
+	r = http_do("POST",
+		    url(fixture_orders(), "/api/v1/orders/%s/cancel", order),
+		    h, NULL);
+	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
+	http_free(r);
+	ck_assert_msg(wait_stock(p, 5, 0), "stock not returned for %s", p);
+}
+END_TEST
+
+static void
+publish_created(struct svc_mq *pub, const char *event_id, const char *product)
+{
+	char body[512];
+	struct svc_mq_message m = { 0 };
+	uint64_t tag = 0;
+	int len = snprintf(body, sizeof(body),
+			   "{\"id\":\"%s\",\"event_type\":\"product.created\","
+			   "\"source\":\"choreotest\",\"timestamp\":"
+			   "\"2026-01-01T00:00:00.000000Z\",\"data\":"
+			   "{\"id\":\"%s\"}}",
+			   event_id, product);
+
+	m.type = "product.created";
+	m.message_id = event_id;
+	m.body = body;
+	m.len = (size_t)len;
+	ck_assert_int_eq(svc_mq_publish(pub, &m, &tag), 0);
+	ck_assert_int_eq(svc_mq_wait_confirms(pub, tag, 5000, NULL, NULL), 0);
+}
+
+/*
+ * The same event id twice, the second time naming another product: the
+ * inbox skips it, so that product never gets a stock row. A third event
+ * published after it marks when the second must have been handled.
+ */
+START_TEST(test_duplicate_is_noop)
+{
+	struct svc_mq_config cfg = {
+		.url = getenv("RABBITMQ_URL"),
+		.heartbeat_s = 30,
+		.socket_timeout_ms = 5000,
+		.app_id = "choreotest",
+	};
+	char ev[SVC_UUID_LEN + 1], ev3[SVC_UUID_LEN + 1];
+	char p1[SVC_UUID_LEN + 1], p2[SVC_UUID_LEN + 1], p3[SVC_UUID_LEN + 1];
+	struct svc_mq *pub;
+	long long oh = 0, rs = 0;
+
+	ck_assert_ptr_nonnull(cfg.url);
+	pub = svc_mq_open(&cfg, SVC_MQ_PUBLISHER);
+	ck_assert_ptr_nonnull(pub);
+	svc_uuid_v4(ev);
+	svc_uuid_v4(ev3);
+	svc_uuid_v4(p1);
+	svc_uuid_v4(p2);
+	svc_uuid_v4(p3);
+	publish_created(pub, ev, p1);
+	publish_created(pub, ev, p1);
+	publish_created(pub, ev, p2);
+	publish_created(pub, ev3, p3);
+	svc_mq_close(pub);
+	ck_assert_msg(wait_stock(p1, 0, 0), "no stock row for %s", p1);
+	ck_assert_msg(wait_stock(p3, 0, 0), "no stock row for %s", p3);
+	ck_assert_int_eq(stock_of(p2, &oh, &rs), 404);
+}
+END_TEST
+
+Suite *
+choreography_suite(void)
+{
+	Suite *s = suite_create("choreography");
+	TCase *tc = tcase_create("events between services");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_product_to_order);
+	tcase_add_test(tc, test_duplicate_is_noop);
+	suite_add_tcase(s, tc);
+	return s;
+}
