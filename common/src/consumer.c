@@ -165,9 +165,8 @@ handle_in_tx(struct svc_consumer *c, const char *type, json_t *data,
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		svc_log(SVC_LOG_WARN, "consumer: inbox insert failed",
 			SVC_LOG_STR("queue", c->sub->queue),
-			SVC_LOG_STR("error", conn != NULL
-						     ? PQerrorMessage(conn)
-						     : "no connection"),
+			SVC_LOG_STR("error", conn != NULL ? PQerrorMessage(conn)
+							  : "no connection"),
 			SVC_LOG_END);
 		rc = SVC_EUNAVAIL;
 		goto fail;

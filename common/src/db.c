@@ -535,6 +535,7 @@ run_batch(struct pipe *p, struct job *batch, struct job **again,
 	struct job *j, *next;
 	PGresult *r;
 	bool broken = false;
+	int rc;
 
 	for (j = batch; j != NULL && !broken; j = j->next)
 		broken = !PQsendQueryPrepared(c, j->stmt, j->n, j->params, NULL,
@@ -564,8 +565,21 @@ run_batch(struct pipe *p, struct job *batch, struct job **again,
 			*again = j;
 			break;
 		default:
-			finish(j, classify(&p->db, r, j->stmt), NULL);
+			rc = classify(&p->db, r, j->stmt);
 			PQclear(r);
+			if (rc == SVC_EUNAVAIL) {
+				/*
+				 * A server that restarted answers with an
+				 * error ("terminating connection"), not an
+				 * end of file: a read is safe to send again
+				 * on a new connection.
+				 */
+				broken = true;
+				j->next = *lost;
+				*lost = j;
+				break;
+			}
+			finish(j, rc, NULL);
 			break;
 		}
 	}

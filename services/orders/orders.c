@@ -463,8 +463,12 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 	status = json_string_value(json_object_get(answer.json, "status"));
 	if ((answer.status == 201 || answer.status == 200) &&
 	    svc_uuid_valid(id) && status != NULL &&
-	    strcmp(status, "pending") != 0) {
-		/* A repeat of a key whose reservation expired meanwhile. */
+	    strcmp(status, "released") == 0) {
+		/*
+		 * A repeat of a key whose reservation was released meanwhile.
+		 * (Confirmed means a concurrent repeat stored the order and
+		 * inventory already confirmed it: the insert below finds it.)
+		 */
 		rc = svc_res_problem(res, 409, "reservation_expired",
 				     "the stock held for this order was "
 				     "released; place it again with a new "

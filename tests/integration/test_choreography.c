@@ -33,18 +33,17 @@ pause_ms(int ms)
 static long
 stock_of(const char *product, long long *on_hand, long long *reserved)
 {
-	struct http_resp *r = http_do(
-		"GET",
-		url(env_or_fail("INVENTORY_URL"), "/api/v1/inventory/%s",
-		    product),
-		NULL, NULL);
+	struct http_resp *r = http_do("GET",
+				      url(env_or_fail("INVENTORY_URL"),
+					  "/api/v1/inventory/%s", product),
+				      NULL, NULL);
 	long status = r->status;
 
 	if (status == 200) {
-		*on_hand = json_integer_value(json_object_get(r->json,
-							      "on_hand"));
-		*reserved = json_integer_value(json_object_get(r->json,
-							       "reserved"));
+		*on_hand =
+			json_integer_value(json_object_get(r->json, "on_hand"));
+		*reserved = json_integer_value(
+			json_object_get(r->json, "reserved"));
 	}
 	http_free(r);
 	return status;
@@ -71,11 +70,11 @@ wait_available(const char *product)
 	long long end = svc_now_ms() + WAIT_MS;
 
 	while (svc_now_ms() < end) {
-		struct http_resp *r = http_do(
-			"GET",
-			url(env_or_fail("PRODUCTS_URL"), "/api/v1/products/%s",
-			    product),
-			NULL, NULL);
+		struct http_resp *r =
+			http_do("GET",
+				url(env_or_fail("PRODUCTS_URL"),
+				    "/api/v1/products/%s", product),
+				NULL, NULL);
 		bool ok = r->status == 200 &&
 			  json_is_true(json_object_get(r->json, "available"));
 
@@ -95,9 +94,8 @@ wait_order(const char *id, const char *status)
 
 	while (svc_now_ms() < end) {
 		struct http_resp *r = http_do(
-			"GET",
-			url(fixture_orders(), "/api/v1/orders/%s", id), h,
-			NULL);
+			"GET", url(fixture_orders(), "/api/v1/orders/%s", id),
+			h, NULL);
 		bool ok = r->status == 200 &&
 			  strcmp(fixture_str(r->json, "status"), status) == 0;
 
@@ -141,12 +139,12 @@ START_TEST(test_product_to_order)
 	create_product(p);
 	ck_assert_msg(wait_stock(p, 0, 0), "no stock row for %s", p);
 
-	r = http_do("PUT",
-		    url(env_or_fail("INVENTORY_URL"), "/api/v1/inventory/%s",
-			p),
-		    h, "{\"on_hand\":5}");
-	ck_assert_msg(r->status == 200 || r->status == 201, "%ld %s",
-		      r->status, r->body);
+	r = http_do(
+		"PUT",
+		url(env_or_fail("INVENTORY_URL"), "/api/v1/inventory/%s", p), h,
+		"{\"on_hand\":5}");
+	ck_assert_msg(r->status == 200 || r->status == 201, "%ld %s", r->status,
+		      r->body);
 	http_free(r);
 	ck_assert_msg(wait_available(p), "product %s never available", p);
 
@@ -163,8 +161,8 @@ START_TEST(test_product_to_order)
 		http_free(r);
 		r = fixture_order(NULL, key, body);
 	}
-	ck_assert_msg(r->status == 201 || r->status == 200, "%ld %s",
-		      r->status, r->body);
+	ck_assert_msg(r->status == 201 || r->status == 200, "%ld %s", r->status,
+		      r->body);
 	snprintf(order, sizeof(order), "%s", fixture_str(r->json, "id"));
 	http_free(r);
 	ck_assert_msg(wait_order(order, "confirmed"), "order %s not confirmed",
@@ -172,8 +170,8 @@ START_TEST(test_product_to_order)
 	ck_assert_msg(wait_stock(p, 3, 0), "stock not taken for %s", p);
 
 	r = http_do("POST",
-		    url(fixture_orders(), "/api/v1/orders/%s/cancel", order),
-		    h, NULL);
+		    url(fixture_orders(), "/api/v1/orders/%s/cancel", order), h,
+		    NULL);
 	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
 	http_free(r);
 	ck_assert_msg(wait_stock(p, 5, 0), "stock not returned for %s", p);

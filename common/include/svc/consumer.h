@@ -44,8 +44,8 @@ typedef int (*svc_event_fn)(struct svc_db *db, const char *event_type,
 			    json_t *data, const struct svc_event_meta *meta);
 
 struct svc_subscription {
-	const char *queue;		 /* "<service>.<purpose>" */
-	const char *const *patterns;	 /* routing keys, NULL-terminated */
+	const char *queue;	     /* "<service>.<purpose>" */
+	const char *const *patterns; /* routing keys, NULL-terminated */
 	svc_event_fn handle;
 };
 
