@@ -48,22 +48,13 @@ struct svc_consumer {
 static const char inbox_sql[] = "INSERT INTO inbox (event_id, event_type)"
 				" VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-static double
-random01(void)
-{
-	unsigned r = 0;
-
-	svc_random_bytes(&r, sizeof(r));
-	return (double)r / 4294967296.0;
-}
-
 static long long
 backoff_ms(int attempt)
 {
 	static const struct svc_retry_policy p = { 0, BACKOFF_BASE,
 						   BACKOFF_CAP };
 
-	return svc_retry_delay_ms(&p, attempt > 20 ? 20 : attempt, random01());
+	return svc_retry_backoff_ms(&p, attempt);
 }
 
 /* Sleeps up to ms in short slices; false once stopping. */

@@ -62,22 +62,13 @@ static const char pending_sql[] =
 	"SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() -"
 	" min(created_at)), 0) FROM outbox WHERE sent_at IS NULL";
 
-static double
-random01(void)
-{
-	unsigned r = 0;
-
-	svc_random_bytes(&r, sizeof(r));
-	return (double)r / 4294967296.0;
-}
-
 static long long
 backoff_ms(int attempt)
 {
 	static const struct svc_retry_policy p = { 0, BACKOFF_BASE,
 						   BACKOFF_CAP };
 
-	return svc_retry_delay_ms(&p, attempt > 20 ? 20 : attempt, random01());
+	return svc_retry_backoff_ms(&p, attempt);
 }
 
 static void

@@ -165,3 +165,9 @@ svc_retry_run(const struct svc_retry_policy *policy, bool idempotent,
 	}
 	return rc;
 }
+
+long long
+svc_retry_backoff_ms(const struct svc_retry_policy *policy, int n)
+{
+	return svc_retry_delay_ms(policy, n > 30 ? 30 : n, real_random(NULL));
+}

@@ -94,6 +94,14 @@ long long svc_retry_delay_ms(const struct svc_retry_policy *policy, int n,
 			     double r);
 
 /*
+ * The pause before reconnect attempt n (0 for the first) of a background
+ * thread: svc_retry_delay_ms() with the thread-safe real randomness, n
+ * clamped so the bound stays at the cap. For loops that retry for ever
+ * (a relay, a consumer), where svc_retry_run() does not fit.
+ */
+long long svc_retry_backoff_ms(const struct svc_retry_policy *policy, int n);
+
+/*
  * Calls attempt(arg, deadline_ms, &status) until one of:
  *  - it returns a result svc_retry_retryable() refuses (success included);
  *  - idempotent is false (exactly one attempt is made);
