@@ -4,12 +4,10 @@
  * and a clean exit on SIGTERM. Each test runs the real binary.
  */
 #include <curl/curl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -238,67 +236,16 @@ START_TEST(keep_alive_reuses_the_connection)
 }
 END_TEST
 
-/* Polls url until it answers 200, for at most ms milliseconds. */
-static bool
-wait_ready(const char *u, int ms)
-{
-	for (int waited = 0; waited < ms; waited += 50) {
-		CURL *c = curl_easy_init();
-		FILE *devnull = fopen("/dev/null", "w");
-		long status = 0;
-
-		curl_easy_setopt(c, CURLOPT_URL, u);
-		curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
-		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 1000L);
-		if (curl_easy_perform(c) == CURLE_OK)
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_cleanup(c);
-		fclose(devnull);
-		if (status == 200)
-			return true;
-		usleep(50 * 1000);
-	}
-	return false;
-}
-
 START_TEST(sigterm_exits_cleanly)
 {
-	const char *port = env_or_fail("SPARE_PORT");
-	char ready[128], logpath[] = "/tmp/microshop-svc-XXXXXX";
-	int status = 0, fd = mkstemp(logpath);
-	pid_t pid;
+	char log[64];
+	int pid = spawn_service("products", atoi(env_or_fail("SPARE_PORT")),
+				NULL, log);
 
-	ck_assert_int_ge(fd, 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		setenv("SERVICE_PORT", port, 1);
-		setenv("SERVICE_HOST", "127.0.0.1", 1);
-		setenv("DATABASE_URL", env_or_fail("PRODUCTS_DATABASE_URL"), 1);
-		execl(bin(), bin(), (char *)NULL);
-		_exit(127);
-	}
-	snprintf(ready, sizeof(ready), "http://127.0.0.1:%s/health/ready",
-		 port);
-	ck_assert_msg(wait_ready(ready, 15000), "service did not become ready");
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 300 && waitpid(pid, &status, WNOHANG) == 0; i++)
-		usleep(50 * 1000);
-	ck_assert(WIFEXITED(status));
-	ck_assert_int_eq(WEXITSTATUS(status), 0);
-	{
-		char cmd[128], *out = NULL;
-
-		snprintf(cmd, sizeof(cmd), "cat %s", logpath);
-		run_cmd(cmd, &out);
-		ck_assert_ptr_nonnull(strstr(out, "\"shutting down\""));
-		ck_assert_ptr_nonnull(strstr(out, "\"stopped\""));
-		free(out);
-	}
-	close(fd);
-	unlink(logpath);
+	ck_assert_int_eq(stop_service(pid), 0);
+	ck_assert(file_contains(log, "\"shutting down\"", 0));
+	ck_assert(file_contains(log, "\"stopped\"", 0));
+	unlink(log);
 }
 END_TEST
 
