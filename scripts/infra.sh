@@ -4,9 +4,11 @@
 # different folders and ports can run side by side; a PostgreSQL or RabbitMQ
 # that this script did not start is never touched (it stops by pid file only).
 #
-# Usage: scripts/infra.sh start|stop|status|env STATE_DIR
+# Usage: scripts/infra.sh start|stop|status|env STATE_DIR [postgres|rabbitmq]
 #   start   start both (idempotent), create roles/databases, write STATE_DIR/env
 #   stop    stop both (idempotent)
+#   (start and stop act on one server only when it is named: the tests stop
+#   and start RabbitMQ under the running services this way)
 #   status  print whether each runs; exit 0 if both run, 3 otherwise
 #   env     print shell-sourceable settings (NAME=value lines)
 # Ports (read by start; later commands reuse the ones start saved):
@@ -24,7 +26,7 @@ readonly STOP_TIMEOUT=30  # seconds for each server to go down before kill
 readonly CLEAN_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 usage() {
-  sed -n '7,15s/^# \{0,1\}//p' "$0" >&2
+  sed -n '7,17s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 die() {
@@ -33,9 +35,12 @@ die() {
 }
 note() { echo "$*"; }
 
-[[ $# -eq 2 ]] || usage
+[[ $# -eq 2 || $# -eq 3 ]] || usage
 CMD=$1
 case $CMD in start | stop | status | env) ;; *) usage ;; esac
+ONLY=${3:-}
+case $ONLY in '' | postgres | rabbitmq) ;; *) usage ;; esac
+[[ -z $ONLY || $CMD == start || $CMD == stop ]] || usage
 [[ -n $2 ]] || usage
 STATE=$(realpath -m -- "$2")
 [[ $STATE != / ]] || die "STATE_DIR must not be /"
@@ -439,8 +444,8 @@ start)
   preflight
   ensure_traversable
   print_env >"$ENV_FILE.tmp" && mv -f -- "$ENV_FILE.tmp" "$ENV_FILE"
-  pg_start
-  rmq_start
+  [[ $ONLY == rabbitmq ]] || pg_start
+  [[ $ONLY == postgres ]] || rmq_start
   note "env: $ENV_FILE"
   ;;
 stop)
@@ -449,8 +454,8 @@ stop)
     exit 0
   fi
   lock_state
-  rmq_stop
-  pg_stop
+  [[ $ONLY == postgres ]] || rmq_stop
+  [[ $ONLY == rabbitmq ]] || pg_stop
   ;;
 status)
   rc=0

@@ -74,6 +74,9 @@ export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
 # Lets a test restart PostgreSQL under the running services.
 export PG_RESTART_CMD="cd / && runuser -u postgres -- $PG_BIN/pg_ctl restart \
 -D $STATE/pg/data -m fast -w -s -l $STATE/pg/postgres.log >/dev/null"
+# Lets a test stop and start RabbitMQ under the running services.
+export RABBITMQ_STOP_CMD="scripts/infra.sh stop $STATE rabbitmq >/dev/null"
+export RABBITMQ_START_CMD="scripts/infra.sh start $STATE rabbitmq >/dev/null"
 
 runner=()
 if [[ ${VALGRIND:-} == 1 ]]; then

@@ -189,14 +189,18 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	bool dup = false;
 	int rc;
 
+	/* Malformed for us: back to the queue like any failure (a newer
+	 * replica in a rolling deploy may read it), until the delivery
+	 * limit dead-letters it. */
 	if (!json_is_object(body) || id == NULL || !svc_uuid_valid(id) ||
 	    type == NULL || data == NULL) {
-		svc_log(SVC_LOG_WARN, "consumer: malformed event dead-lettered",
+		svc_log(SVC_LOG_WARN, "consumer: malformed event requeued",
 			SVC_LOG_STR("queue", c->sub->queue),
 			SVC_LOG_STR("message_id",
 				    d->message_id ? d->message_id : ""),
+			SVC_LOG_INT("delivery_count", d->delivery_count),
 			SVC_LOG_END);
-		if (svc_mq_reject(c->mq, d->tag, false) != SVC_OK)
+		if (svc_mq_reject(c->mq, d->tag, true) != SVC_OK)
 			drop_mq(c);
 		goto out;
 	}

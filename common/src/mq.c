@@ -37,6 +37,7 @@
 #define MAX_SHORTSTR	   255
 #define MAX_REDELIVERIES   1000
 #define UNANSWERED	   (-1)
+#define UNROUTABLE_KEYS	   64
 
 /* A published message waiting for its confirm. */
 struct pending {
@@ -58,6 +59,9 @@ struct svc_mq {
 	uint64_t first_pending; /* lowest tag still UNANSWERED, or next_tag */
 	struct pending *pend;
 	size_t cap;
+	/* Routing keys already reported as unroutable on this connection. */
+	uint64_t unroutable[UNROUTABLE_KEYS];
+	size_t n_unroutable;
 };
 
 /* --- helpers --- */
@@ -557,6 +561,20 @@ on_confirm(struct svc_mq *mq, uint64_t tag, bool multiple, bool ack)
 	advance_first_pending(mq);
 }
 
+/* Whether key is reported unroutable for the first time (remembers it). */
+static bool
+first_unroutable(struct svc_mq *mq, const char *key)
+{
+	uint64_t h = hash_bytes(key, strlen(key));
+
+	for (size_t i = 0; i < mq->n_unroutable; i++)
+		if (mq->unroutable[i] == h)
+			return false;
+	if (mq->n_unroutable < UNROUTABLE_KEYS)
+		mq->unroutable[mq->n_unroutable++] = h;
+	return true;
+}
+
 /*
  * basic.return: the message could not be routed. Its ack follows; until
  * then the oldest unanswered message with the same id is the one.
@@ -588,7 +606,11 @@ on_return(struct svc_mq *mq, const amqp_basic_return_t *r)
 			}
 		}
 	}
-	svc_log(SVC_LOG_WARN, "rabbitmq returned an unroutable message",
+	/* An event type nobody subscribes to is normal in pub/sub: say so
+	 * once per key and connection, not once per event. */
+	svc_log(first_unroutable(mq, key) ? SVC_LOG_INFO : SVC_LOG_DEBUG,
+		"rabbitmq returned an unroutable message: no queue is bound"
+		" for its routing key",
 		SVC_LOG_STR("routing_key", key), SVC_LOG_STR("message_id", id),
 		SVC_LOG_INT("reply_code", r->reply_code),
 		SVC_LOG_STR("reply_text", text), SVC_LOG_END);

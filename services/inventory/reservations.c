@@ -557,7 +557,7 @@ reservations_on_order(struct svc_db *db, const char *event_type, json_t *data,
 	if (!svc_uuid_valid(id)) {
 		svc_log(SVC_LOG_WARN, "order event without a reservation id",
 			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
-		return SVC_OK; /* nothing to do, ever: not worth retrying */
+		return SVC_EVALIDATION; /* to the dead-letter queue */
 	}
 	/*
 	 * A released reservation stays released: inventory.released

@@ -160,7 +160,7 @@ stock_on_product(struct svc_db *db, const char *event_type, json_t *data,
 	if (!svc_uuid_valid(id)) {
 		svc_log(SVC_LOG_WARN, "product event without a product id",
 			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
-		return SVC_OK; /* nothing to do, ever: not worth retrying */
+		return SVC_EVALIDATION; /* to the dead-letter queue */
 	}
 	return svc_db_exec(db, stmt, 1, &id, NULL);
 }

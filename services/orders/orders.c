@@ -769,7 +769,7 @@ orders_on_reservation(struct svc_db *db, const char *event_type, json_t *data,
 	if (!svc_uuid_valid(id)) {
 		svc_log(SVC_LOG_WARN, "reservation event without an order id",
 			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
-		return SVC_OK; /* nothing to do, ever: not worth retrying */
+		return SVC_EVALIDATION; /* to the dead-letter queue */
 	}
 	/* An order no longer pending (cancelled, say) stays as it is. */
 	if (strcmp(event_type, "inventory.confirmed") == 0)

@@ -503,7 +503,7 @@ products_on_stock(struct svc_db *db, const char *event_type, json_t *data,
 	if (!svc_uuid_valid(id) || !json_is_integer(available)) {
 		svc_log(SVC_LOG_WARN, "stock event without product or count",
 			SVC_LOG_STR("event_type", event_type), SVC_LOG_END);
-		return SVC_OK; /* nothing to do, ever: not worth retrying */
+		return SVC_EVALIDATION; /* to the dead-letter queue */
 	}
 	params[0] = id;
 	params[1] = json_integer_value(available) > 0 ? "true" : "false";

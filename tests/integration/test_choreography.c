@@ -2,10 +2,11 @@
  * test_choreography.c - the services talking through events alone: a new
  * product gets a stock row at inventory, stock makes the product
  * available, a placed order is confirmed through inventory.confirmed, a
- * cancelled order returns its stock, and the consumers' inbox turns a
- * redelivered event (same id) into a no-op. Everything is polled with a
- * bound, since events arrive when they arrive. This is not the outbox
- * relay's own test (test_events.c).
+ * cancelled order returns its stock, the consumers' inbox turns a
+ * redelivered event (same id) into a no-op, and a poison message ends in
+ * its queue's dead-letter queue without stopping the consumer. Everything is
+ * polled with a bound, since events arrive when they arrive. This is not the
+ * outbox relay's own test (test_events.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,24 +180,48 @@ START_TEST(test_product_to_order)
 END_TEST
 
 static void
-publish_created(struct svc_mq *pub, const char *event_id, const char *product)
+publish_raw(struct svc_mq *pub, const char *event_id, const char *body)
 {
-	char body[512];
 	struct svc_mq_message m = { 0 };
 	uint64_t tag = 0;
-	int len = snprintf(body, sizeof(body),
-			   "{\"id\":\"%s\",\"event_type\":\"product.created\","
-			   "\"source\":\"choreotest\",\"timestamp\":"
-			   "\"2026-01-01T00:00:00.000000Z\",\"data\":"
-			   "{\"id\":\"%s\"}}",
-			   event_id, product);
 
 	m.type = "product.created";
 	m.message_id = event_id;
 	m.body = body;
-	m.len = (size_t)len;
+	m.len = strlen(body);
 	ck_assert_int_eq(svc_mq_publish(pub, &m, &tag), 0);
 	ck_assert_int_eq(svc_mq_wait_confirms(pub, tag, 5000, NULL, NULL), 0);
+}
+
+static void
+publish_created(struct svc_mq *pub, const char *event_id, const char *product)
+{
+	char body[512];
+
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"%s\",\"event_type\":\"product.created\","
+		 "\"source\":\"choreotest\",\"timestamp\":"
+		 "\"2026-01-01T00:00:00.000000Z\",\"data\":"
+		 "{\"id\":\"%s\"}}",
+		 event_id, product);
+	publish_raw(pub, event_id, body);
+}
+
+static struct svc_mq *
+open_mq(enum svc_mq_role role)
+{
+	struct svc_mq_config cfg = {
+		.url = getenv("RABBITMQ_URL"),
+		.heartbeat_s = 30,
+		.socket_timeout_ms = 5000,
+		.app_id = "choreotest",
+	};
+	struct svc_mq *mq;
+
+	ck_assert_ptr_nonnull(cfg.url);
+	mq = svc_mq_open(&cfg, role);
+	ck_assert_ptr_nonnull(mq);
+	return mq;
 }
 
 /*
@@ -206,20 +231,11 @@ publish_created(struct svc_mq *pub, const char *event_id, const char *product)
  */
 START_TEST(test_duplicate_is_noop)
 {
-	struct svc_mq_config cfg = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "choreotest",
-	};
 	char ev[SVC_UUID_LEN + 1], ev3[SVC_UUID_LEN + 1];
 	char p1[SVC_UUID_LEN + 1], p2[SVC_UUID_LEN + 1], p3[SVC_UUID_LEN + 1];
-	struct svc_mq *pub;
+	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
 	long long oh = 0, rs = 0;
 
-	ck_assert_ptr_nonnull(cfg.url);
-	pub = svc_mq_open(&cfg, SVC_MQ_PUBLISHER);
-	ck_assert_ptr_nonnull(pub);
 	svc_uuid_v4(ev);
 	svc_uuid_v4(ev3);
 	svc_uuid_v4(p1);
@@ -236,6 +252,65 @@ START_TEST(test_duplicate_is_noop)
 }
 END_TEST
 
+/*
+ * Poison through a real service's queue: a body that is not JSON and an
+ * event without the product id inventory needs are each returned to
+ * inventory.products until its delivery limit, then dead-lettered to
+ * inventory.products.dead (reason delivery_limit, after
+ * CONSUMER_MAX_REDELIVERIES returns) - and a good event published after
+ * them is still applied: the consumer kept going.
+ */
+START_TEST(test_poison_is_dead_lettered)
+{
+	static const char dead_queue[] = "inventory.products.dead";
+	char garbage[SVC_UUID_LEN + 1], empty[SVC_UUID_LEN + 1];
+	char good[SVC_UUID_LEN + 1], product[SVC_UUID_LEN + 1], body[512];
+	const char *want[] = { garbage, empty };
+	bool seen[2] = { false, false };
+	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
+	struct svc_mq *dead = open_mq(SVC_MQ_CONSUMER);
+	long long end = svc_now_ms() + WAIT_MS;
+
+	svc_uuid_v4(garbage);
+	svc_uuid_v4(empty);
+	svc_uuid_v4(good);
+	svc_uuid_v4(product);
+	publish_raw(pub, garbage, "this is not an event {");
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"%s\",\"event_type\":\"product.created\","
+		 "\"source\":\"choreotest\",\"timestamp\":"
+		 "\"2026-01-01T00:00:00.000000Z\",\"data\":{}}",
+		 empty);
+	publish_raw(pub, empty, body);
+	publish_created(pub, good, product);
+	svc_mq_close(pub);
+
+	ck_assert_msg(wait_stock(product, 0, 0),
+		      "the event after the poison was not applied");
+	ck_assert_int_eq(svc_mq_consume(dead, dead_queue, 10), SVC_OK);
+	while ((!seen[0] || !seen[1]) && svc_now_ms() < end) {
+		struct svc_mq_delivery d;
+
+		ck_assert_int_eq(svc_mq_next(dead, end - svc_now_ms(), &d),
+				 SVC_OK);
+		for (int i = 0; i < 2; i++) {
+			if (d.message_id == NULL ||
+			    strcmp(d.message_id, want[i]) != 0)
+				continue;
+			ck_assert_str_eq(d.dead_reason, "delivery_limit");
+			ck_assert_str_eq(d.routing_key, "inventory.products");
+			seen[i] = true;
+		}
+		svc_mq_ack(dead, d.tag);
+		svc_mq_delivery_cleanup(&d);
+	}
+	svc_mq_close(dead);
+	ck_assert_msg(seen[0], "the non-JSON body was not dead-lettered");
+	ck_assert_msg(seen[1], "the event without an id was not "
+			       "dead-lettered");
+}
+END_TEST
+
 Suite *
 choreography_suite(void)
 {
@@ -245,6 +320,7 @@ choreography_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_product_to_order);
 	tcase_add_test(tc, test_duplicate_is_noop);
+	tcase_add_test(tc, test_poison_is_dead_lettered);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -5,15 +5,16 @@
  *
  * A service lists its subscriptions in its svc_app; svc_app_main() starts
  * one consumer per entry when RABBITMQ_URL is set and stops them while
- * draining. Per delivery the consumer parses the body (malformed: rejected
- * without requeue, straight to "<queue>.dead"), then in ONE transaction on
- * the thread's svc_db_thread() inserts the event id into `inbox` (ON
- * CONFLICT DO NOTHING) and, only when that inserted a row, calls the
- * handler. Success commits, then acks; a failure rolls back and rejects
- * with requeue, so the quorum queue's delivery limit dead-letters a poison
- * message. The connection is reopened with a jittered backoff, and the
- * queue declared and consumed again. This is not publishing (the outbox
- * relay) nor the AMQP wrapper (svc/mq.h).
+ * draining. Per delivery the consumer parses the body, then in ONE
+ * transaction on the thread's svc_db_thread() inserts the event id into
+ * `inbox` (ON CONFLICT DO NOTHING) and, only when that inserted a row,
+ * calls the handler. Success commits, then acks. Anything else - a body
+ * that is not an event, a handler failure (rolled back) - rejects with
+ * requeue, so the quorum queue's delivery limit dead-letters a poison
+ * message to "<queue>.dead" after CONSUMER_MAX_REDELIVERIES returns; no
+ * event is ever acked away unapplied. The connection is reopened with a
+ * jittered backoff, and the queue declared and consumed again. This is not
+ * publishing (the outbox relay) nor the AMQP wrapper (svc/mq.h).
  */
 #ifndef SVC_CONSUMER_H
 #define SVC_CONSUMER_H
@@ -38,7 +39,9 @@ struct svc_event_meta {
  * Runs inside the consumer's open transaction on db: it must not begin,
  * commit or roll back. data is borrowed (the event's "data" member, may
  * be any JSON value). Returns 0 when the effect is done (or nothing was
- * to be done), or a negative SVC_E* to roll back and requeue the event.
+ * to be done), or a negative SVC_E* to roll back and requeue the event;
+ * data the handler cannot use (a missing id) is SVC_EVALIDATION, so the
+ * event ends in the dead-letter queue for someone to look at.
  */
 typedef int (*svc_event_fn)(struct svc_db *db, const char *event_type,
 			    json_t *data, const struct svc_event_meta *meta);
