@@ -32,6 +32,7 @@
 #include "svc/err.h"
 #include "svc/jwt.h"
 #include "svc/log.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #define DEFAULT_CONNECT_MS   1000
@@ -344,41 +345,6 @@ request_id_ok(const char *s)
 	return n > 0;
 }
 
-/*
- * W3C Trace Context: version-traceid-parentid-flags in lower-case hex,
- * version ff and all-zero ids invalid. Version 00 ends there; a later
- * version may append "-" and more fields, which are passed on if printable.
- */
-static bool
-traceparent_ok(const char *s)
-{
-	static const int width[] = { 2, 32, 16, 2 };
-	bool nonzero[4] = { false, false, false, false };
-	const char *p = s;
-
-	for (int f = 0; f < 4; f++) {
-		for (int i = 0; i < width[f]; i++, p++) {
-			if (!((*p >= '0' && *p <= '9') ||
-			      (*p >= 'a' && *p <= 'f')))
-				return false;
-			if (*p != '0')
-				nonzero[f] = true;
-		}
-		if (f < 3 && *p++ != '-')
-			return false;
-	}
-	if (strncmp(s, "ff", 2) == 0 || !nonzero[1] || !nonzero[2])
-		return false;
-	if (*p == '\0')
-		return true;
-	if (strncmp(s, "00", 2) == 0 || *p != '-' || strlen(p) > 256)
-		return false;
-	for (; *p != '\0'; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			return false;
-	return true;
-}
-
 /* "Name: value": a token name, and nothing that could end the line. */
 static bool
 header_line_ok(const char *h)
@@ -465,7 +431,7 @@ build_headers(const struct svc_client_request *req, bool has_body,
 		rc = add_header(list, line);
 	}
 	if (rc == SVC_OK && req->traceparent != NULL &&
-	    traceparent_ok(req->traceparent)) {
+	    svc_trace_valid(req->traceparent)) {
 		snprintf(line, sizeof(line), "traceparent: %s",
 			 req->traceparent);
 		rc = add_header(list, line);

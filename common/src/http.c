@@ -19,6 +19,7 @@
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #define MAX_PARAMS	8
@@ -101,6 +102,8 @@ struct svc_req {
 	bool too_big;
 	json_t *json;
 	char request_id[MAX_REQUEST_ID + 1];
+	struct svc_trace trace; /* this request's span */
+	char traceparent[SVC_TRACEPARENT_LEN + 1];
 	bool authenticated;
 	struct svc_jwt_claims claims;
 	double started;
@@ -349,6 +352,12 @@ const char *
 svc_req_id(const struct svc_req *req)
 {
 	return req->request_id;
+}
+
+const char *
+svc_req_traceparent(const struct svc_req *req)
+{
+	return req->traceparent;
 }
 
 const struct svc_jwt_claims *
@@ -1027,7 +1036,9 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 		strcpy(req->request_id, rid);
 	else
 		svc_uuid_v4(req->request_id);
-	svc_log_set_context(req->request_id, NULL);
+	svc_trace_start(svc_req_header(req, "traceparent"), &req->trace);
+	svc_trace_format(&req->trace, req->traceparent);
+	svc_log_set_context(req->request_id, req->trace.trace_id);
 
 	if (req->too_big) {
 		rc = svc_res_problem(res, 413, "payload_too_large",

@@ -288,12 +288,10 @@ reservations_create(struct svc_req *req, struct svc_res *res)
 	r = NULL;
 	if (rc != SVC_OK)
 		goto out;
-	const char *params[] = { order_id,
-				 ids,
-				 svc_req_id(req),
-				 svc_req_header(req, "traceparent"),
-				 qty,
-				 ttl_s };
+	const char *params[] = {
+		order_id, ids,	svc_req_id(req), svc_req_traceparent(req),
+		qty,	  ttl_s
+	};
 	rc = svc_db_exec(db, "res_create", 6, params, &r);
 	if (rc == SVC_ECONFLICT) {
 		/* The same order_id committed meanwhile: answer with that. */
@@ -478,8 +476,7 @@ reservations_confirm(struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK)
 		return rc;
 	rc = reservation_confirm_tx(db, id, svc_req_id(req),
-				    svc_req_header(req, "traceparent"), status,
-				    &expired);
+				    svc_req_traceparent(req), status, &expired);
 	if (rc != SVC_OK)
 		goto fail;
 	if (status[0] == '\0') {
@@ -527,8 +524,8 @@ reservations_release(struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK)
 		return rc;
 	rc = reservation_release_tx(db, id, reason ? reason : "released",
-				    svc_req_id(req),
-				    svc_req_header(req, "traceparent"), status);
+				    svc_req_id(req), svc_req_traceparent(req),
+				    status);
 	if (rc != SVC_OK)
 		goto fail;
 	if (status[0] == '\0') {

@@ -115,7 +115,7 @@ stock_put(struct svc_req *req, struct svc_res *res)
 		return SVC_ENOMEM;
 	snprintf(n, sizeof(n), "%lld", on_hand);
 	const char *params[] = { id, n, svc_req_id(req),
-				 svc_req_header(req, "traceparent") };
+				 svc_req_traceparent(req) };
 	rc = svc_db_exec(db, "stock_put", 4, params, &r);
 	if (rc != SVC_OK)
 		return rc;

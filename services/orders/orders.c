@@ -361,7 +361,7 @@ fetch_prices(struct svc_req *req, struct svc_res *res, struct order *o)
 		.path = ids_path(req, o),
 		.idempotent = true,
 		.request_id = svc_req_id(req),
-		.traceparent = svc_req_header(req, "traceparent"),
+		.traceparent = svc_req_traceparent(req),
 	};
 	struct svc_client_response answer;
 	long long oldest;
@@ -445,7 +445,7 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 		/* Safe to repeat: inventory is idempotent on order_id. */
 		.idempotent = true,
 		.request_id = svc_req_id(req),
-		.traceparent = svc_req_header(req, "traceparent"),
+		.traceparent = svc_req_traceparent(req),
 	};
 	struct svc_client_response answer;
 	const char *id, *status;
@@ -540,7 +540,7 @@ insert(struct svc_req *req, struct svc_db *db, struct order *o)
 				 qty,
 				 prices,
 				 svc_req_id(req),
-				 svc_req_header(req, "traceparent") };
+				 svc_req_traceparent(req) };
 	return svc_db_exec(db, "order_create", 11, params, NULL);
 }
 
@@ -613,8 +613,7 @@ orders_create(struct svc_req *req, struct svc_res *res)
 			SVC_LOG_STR("reservation_id", o->reservation_id),
 			SVC_LOG_END);
 		releaser_release(o->reservation_id, "order_failed",
-				 svc_req_id(req),
-				 svc_req_header(req, "traceparent"));
+				 svc_req_id(req), svc_req_traceparent(req));
 		return rc;
 	}
 	svc_log(SVC_LOG_INFO, "order placed", SVC_LOG_STR("order_id", o->id),
@@ -700,8 +699,7 @@ int
 orders_cancel(struct svc_req *req, struct svc_res *res)
 {
 	const char *id = path_id(req, res);
-	const char *rid = svc_req_id(req),
-		   *tp = svc_req_header(req, "traceparent");
+	const char *rid = svc_req_id(req), *tp = svc_req_traceparent(req);
 	struct svc_db *db = svc_db_thread();
 	char status[16], reservation[SVC_UUID_LEN + 1];
 	PGresult *r;

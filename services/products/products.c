@@ -235,13 +235,10 @@ products_create(struct svc_req *req, struct svc_res *res)
 	db = svc_db_thread();
 	if (db == NULL)
 		return SVC_ENOMEM;
-	const char *params[] = { f.sku,
-				 f.name,
-				 f.description,
-				 f.price,
-				 f.currency,
-				 svc_req_id(req),
-				 svc_req_header(req, "traceparent") };
+	const char *params[] = {
+		f.sku,	    f.name,	     f.description,	      f.price,
+		f.currency, svc_req_id(req), svc_req_traceparent(req)
+	};
 	rc = svc_db_exec(db, "product_create", 7, params, &r);
 	if (rc == SVC_ECONFLICT)
 		return duplicate_sku(res, f.sku);
@@ -440,7 +437,7 @@ products_update(struct svc_req *req, struct svc_res *res)
 				 f.currency,
 				 version,
 				 svc_req_id(req),
-				 svc_req_header(req, "traceparent") };
+				 svc_req_traceparent(req) };
 	rc = svc_db_exec(db, "product_update", 10, params, &r);
 	if (rc == SVC_ECONFLICT)
 		return duplicate_sku(res, f.sku);
@@ -473,7 +470,7 @@ products_delete(struct svc_req *req, struct svc_res *res)
 	if (db == NULL)
 		return SVC_ENOMEM;
 	const char *params[] = { id, version, svc_req_id(req),
-				 svc_req_header(req, "traceparent") };
+				 svc_req_traceparent(req) };
 	rc = svc_db_exec(db, "product_delete", 4, params, &r);
 	if (rc != SVC_OK)
 		return rc;

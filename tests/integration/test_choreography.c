@@ -8,6 +8,7 @@
  * polled with a bound, since events arrive when they arrive. This is not the
  * outbox relay's own test (test_events.c).
  */
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +18,13 @@
 #include "orders_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
-#define WAIT_MS 10000
-#define STEP_MS 50
+#define WAIT_MS	  10000
+#define STEP_MS	  50
+#define TRACE_ID  "0af7651916cd43dd8448eb211c80319c"
+#define TRACE_HDR "traceparent: 00-" TRACE_ID "-b7ad6b7169203331-01"
 
 static void
 pause_ms(int ms)
@@ -129,12 +133,202 @@ create_product(char id[64])
 	http_free(r);
 }
 
+static struct svc_mq *
+open_mq(enum svc_mq_role role)
+{
+	struct svc_mq_config cfg = {
+		.url = getenv("RABBITMQ_URL"),
+		.heartbeat_s = 30,
+		.socket_timeout_ms = 5000,
+		.app_id = "choreotest",
+	};
+	struct svc_mq *mq;
+
+	ck_assert_ptr_nonnull(cfg.url);
+	mq = svc_mq_open(&cfg, role);
+	ck_assert_ptr_nonnull(mq);
+	return mq;
+}
+
+/* The test's own queue, bound to "events" with "#" by the fixture. */
+static char tap[64];
+
+static void
+setup(void)
+{
+	static const char *const all[] = { "#", NULL };
+	char id[SVC_UUID_LEN + 1];
+	struct svc_mq_config cfg = { .url = getenv("RABBITMQ_URL"),
+				     .heartbeat_s = 30,
+				     .socket_timeout_ms = 5000,
+				     .app_id = "choreotest" };
+	struct svc_mq *mq = cfg.url ? svc_mq_open(&cfg, SVC_MQ_CONSUMER) : NULL;
+
+	svc_uuid_v4(id);
+	snprintf(tap, sizeof(tap), "choreotest.%.8s", id);
+	if (mq != NULL)
+		svc_mq_declare_queue(mq, tap, all, 5);
+	svc_mq_close(mq);
+}
+
+static void
+teardown(void)
+{
+	struct svc_mq_config cfg = { .url = getenv("RABBITMQ_URL"),
+				     .heartbeat_s = 30,
+				     .socket_timeout_ms = 5000,
+				     .app_id = "choreotest" };
+	struct svc_mq *mq = cfg.url ? svc_mq_open(&cfg, SVC_MQ_CONSUMER) : NULL;
+
+	if (mq != NULL)
+		svc_mq_delete_queue(mq, tap);
+	svc_mq_close(mq);
+}
+
+#define FLOW_MAX 64
+
+/* The flow's events as the outboxes hold them: id and type. */
+struct flow {
+	int n;
+	char id[FLOW_MAX][SVC_UUID_LEN + 1];
+	char type[FLOW_MAX][64];
+	int seen[FLOW_MAX];
+};
+
+/* Whether every row of r has sent_at (column 2) set. */
+static bool
+all_sent(PGresult *r)
+{
+	for (int i = 0; i < PQntuples(r); i++)
+		if (PQgetisnull(r, i, 2))
+			return false;
+	return true;
+}
+
+/* Adds the rows sql selects (id, event_type, sent_at; $1 = key), once all
+ * of them are sent (polled with a bound). */
+static void
+flow_add(struct flow *f, const char *env, const char *sql, const char *key)
+{
+	PGconn *c = PQconnectdb(env_or_fail(env));
+	const char *params[] = { key };
+	long long end = svc_now_ms() + WAIT_MS;
+	PGresult *r = NULL;
+
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	for (;;) {
+		PQclear(r);
+		r = PQexecParams(c, sql, 1, NULL, params, NULL, NULL, 0);
+		ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s",
+			      PQerrorMessage(c));
+		if (all_sent(r) || svc_now_ms() >= end)
+			break;
+		pause_ms(STEP_MS);
+	}
+	ck_assert_msg(all_sent(r), "events of %s not all sent", key);
+	for (int i = 0; i < PQntuples(r) && f->n < FLOW_MAX; i++, f->n++) {
+		snprintf(f->id[f->n], sizeof(f->id[0]), "%s",
+			 PQgetvalue(r, i, 0));
+		snprintf(f->type[f->n], sizeof(f->type[0]), "%s",
+			 PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int
+flow_count(const struct flow *f, const char *type)
+{
+	int n = 0;
+
+	for (int i = 0; i < f->n; i++)
+		n += strcmp(f->type[i], type) == 0;
+	return n;
+}
+
+/* Checks one delivery against DESIGN's message format. */
+static void
+check_message(const struct svc_mq_delivery *d, json_t *body,
+	      const char *trace_id)
+{
+	const char *type = fixture_str(body, "event_type");
+	const char *source = fixture_str(body, "source");
+	size_t agg = strcspn(type ? type : "", ".");
+
+	ck_assert_str_eq(d->content_type, "application/json");
+	ck_assert_int_eq(d->delivery_mode, 2);
+	ck_assert_str_eq(d->exchange, "events");
+	ck_assert_str_eq(d->message_id, fixture_str(body, "id"));
+	ck_assert_str_eq(d->type, type);
+	ck_assert_str_eq(d->routing_key, type);
+	ck_assert_str_eq(d->app_id, source);
+	ck_assert_int_gt(d->timestamp, 1700000000LL);
+	ck_assert_ptr_nonnull(fixture_str(body, "timestamp"));
+	ck_assert(json_is_object(json_object_get(body, "data")));
+	/* products publish product.*, inventory inventory.*, orders order.* */
+	ck_assert_int_eq(strncmp(source, type, agg), 0);
+	ck_assert_msg(d->request_id != NULL && d->request_id[0] != '\0',
+		      "%s without x-request-id", type);
+	ck_assert_msg(svc_trace_valid(d->traceparent), "%s traceparent %s",
+		      type, d->traceparent ? d->traceparent : "(none)");
+	/* The order's events all belong to the trace of its POST. */
+	if (strncmp(type, "product.", 8) != 0 &&
+	    strcmp(type, "inventory.stock_changed") != 0 &&
+	    strcmp(type, "order.cancelled") != 0 &&
+	    strcmp(type, "inventory.released") != 0)
+		ck_assert_msg(strncmp(d->traceparent + 3, trace_id, 32) == 0,
+			      "%s traceparent %s not in trace %s", type,
+			      d->traceparent, trace_id);
+}
+
+/*
+ * Reads the tap until every event of the flow came, then a little more:
+ * each must come exactly once with the documented properties.
+ */
+static void
+check_tap(struct flow *f, const char *trace_id)
+{
+	struct svc_mq *mq = open_mq(SVC_MQ_CONSUMER);
+	long long end = svc_now_ms() + WAIT_MS;
+	int missing = f->n;
+
+	ck_assert_int_eq(svc_mq_consume(mq, tap, 100), SVC_OK);
+	for (;;) {
+		struct svc_mq_delivery d;
+		long long left = missing > 0 ? end - svc_now_ms() : 300;
+		json_t *body;
+
+		if (left <= 0 || svc_mq_next(mq, left, &d) != SVC_OK)
+			break;
+		body = json_loadb(d.body, d.len, 0, NULL);
+		for (int i = 0; i < f->n; i++) {
+			if (strcmp(f->id[i], d.message_id) != 0)
+				continue;
+			check_message(&d, body, trace_id);
+			ck_assert_msg(f->seen[i] == 0, "%s %s seen twice",
+				      f->type[i], f->id[i]);
+			f->seen[i]++;
+			missing--;
+		}
+		json_decref(body);
+		svc_mq_ack(mq, d.tag);
+		svc_mq_delivery_cleanup(&d);
+	}
+	svc_mq_close(mq);
+	for (int i = 0; i < f->n; i++)
+		ck_assert_msg(f->seen[i] == 1, "%s %s never seen", f->type[i],
+			      f->id[i]);
+}
+
 START_TEST(test_product_to_order)
 {
 	const char *h[] = { "Content-Type: application/json",
 			    auth_header("admin"), NULL };
 	char p[64], c[SVC_UUID_LEN + 1], key[SVC_UUID_LEN + 1], body[256];
-	char order[64];
+	char order[64], kh[128];
+	const char *oh[] = { "Content-Type: application/json", kh, TRACE_HDR,
+			     NULL };
+	struct flow f = { 0 };
 	struct http_resp *r;
 
 	create_product(p);
@@ -155,12 +349,14 @@ START_TEST(test_product_to_order)
 		 "\"quantity\":2}]}",
 		 c, p);
 	svc_uuid_v4(key);
+	snprintf(kh, sizeof(kh), "Idempotency-Key: %s", key);
 	/* The key makes a retry safe: an earlier suite restarts PostgreSQL,
 	 * and a connection that has not noticed yet fails once. */
-	r = fixture_order(NULL, key, body);
+	r = http_do("POST", url(fixture_orders(), "/api/v1/orders"), oh, body);
 	for (int i = 0; i < 3 && r->status == 503; i++) {
 		http_free(r);
-		r = fixture_order(NULL, key, body);
+		r = http_do("POST", url(fixture_orders(), "/api/v1/orders"), oh,
+			    body);
 	}
 	ck_assert_msg(r->status == 201 || r->status == 200, "%ld %s", r->status,
 		      r->body);
@@ -176,6 +372,31 @@ START_TEST(test_product_to_order)
 	ck_assert_msg(r->status == 200, "%ld %s", r->status, r->body);
 	http_free(r);
 	ck_assert_msg(wait_stock(p, 5, 0), "stock not returned for %s", p);
+
+	/* Every event of the flow, from the outboxes (once all are sent):
+	 * each must reach the tap exactly once, as DESIGN describes it. */
+	flow_add(&f, "PRODUCTS_DATABASE_URL",
+		 "SELECT id, event_type, sent_at FROM outbox"
+		 " WHERE aggregate_id = $1",
+		 p);
+	flow_add(&f, "INVENTORY_DATABASE_URL",
+		 "SELECT id, event_type, sent_at FROM outbox"
+		 " WHERE data->>'product_id' = $1 OR data->'items' @> "
+		 " jsonb_build_array(jsonb_build_object('product_id', $1))",
+		 p);
+	flow_add(&f, "ORDERS_DATABASE_URL",
+		 "SELECT id, event_type, sent_at FROM outbox"
+		 " WHERE aggregate_id = $1",
+		 order);
+	ck_assert_int_eq(flow_count(&f, "product.created"), 1);
+	ck_assert_int_ge(flow_count(&f, "inventory.stock_changed"), 3);
+	ck_assert_int_eq(flow_count(&f, "inventory.reserved"), 1);
+	ck_assert_int_eq(flow_count(&f, "order.created"), 1);
+	ck_assert_int_eq(flow_count(&f, "inventory.confirmed"), 1);
+	ck_assert_int_eq(flow_count(&f, "order.confirmed"), 1);
+	ck_assert_int_eq(flow_count(&f, "order.cancelled"), 1);
+	ck_assert_int_eq(flow_count(&f, "inventory.released"), 1);
+	check_tap(&f, TRACE_ID);
 }
 END_TEST
 
@@ -205,23 +426,6 @@ publish_created(struct svc_mq *pub, const char *event_id, const char *product)
 		 "{\"id\":\"%s\"}}",
 		 event_id, product);
 	publish_raw(pub, event_id, body);
-}
-
-static struct svc_mq *
-open_mq(enum svc_mq_role role)
-{
-	struct svc_mq_config cfg = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "choreotest",
-	};
-	struct svc_mq *mq;
-
-	ck_assert_ptr_nonnull(cfg.url);
-	mq = svc_mq_open(&cfg, role);
-	ck_assert_ptr_nonnull(mq);
-	return mq;
 }
 
 /*
@@ -318,6 +522,7 @@ choreography_suite(void)
 	TCase *tc = tcase_create("events between services");
 
 	tcase_set_timeout(tc, 60);
+	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_product_to_order);
 	tcase_add_test(tc, test_duplicate_is_noop);
 	tcase_add_test(tc, test_poison_is_dead_lettered);

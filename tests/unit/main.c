@@ -11,7 +11,7 @@ main(void)
 	Suite *(*const suites[])(void) = {
 		err_suite,     util_suite,  config_suite,  log_suite,
 		jwt_suite,     http_suite,  migrate_suite, products_suite,
-		breaker_suite, retry_suite, client_suite,
+		breaker_suite, retry_suite, client_suite,  trace_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;

@@ -19,5 +19,6 @@ Suite *products_suite(void);
 Suite *breaker_suite(void);
 Suite *retry_suite(void);
 Suite *client_suite(void);
+Suite *trace_suite(void);
 
 #endif

@@ -112,6 +112,12 @@ json_t *svc_req_json(const struct svc_req *req);
 const char *svc_req_body(const struct svc_req *req, size_t *len);
 /* The request id (borrowed): echoed from X-Request-ID or generated. */
 const char *svc_req_id(const struct svc_req *req);
+/*
+ * This request's traceparent (borrowed): the caller's trace with a span
+ * id of our own, or a new trace when the caller sent none or a malformed
+ * one. Forward it on outbound calls and store it with outbox events.
+ */
+const char *svc_req_traceparent(const struct svc_req *req);
 /* The verified bearer claims, or NULL for an anonymous request. */
 const struct svc_jwt_claims *svc_req_claims(const struct svc_req *req);
 /* The matched route's template ("/api/v1/products/{id}"), or NULL. */
