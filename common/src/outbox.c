@@ -26,6 +26,7 @@
 #include "svc/health.h"
 #include "svc/log.h"
 #include "svc/retry.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #define CONFIRM_MS    10000
@@ -176,6 +177,26 @@ on_confirm(void *arg, uint64_t tag, enum svc_mq_outcome o)
 		cs->acked[tag - cs->first] = true;
 }
 
+/*
+ * The traceparent of an event written outside any request (a sweeper, a
+ * retrier): a trace of its own, derived from the event id - its 32 hex
+ * digits as the trace id, the last 16 as the span id - so that a re-send
+ * carries the same one.
+ */
+static void
+event_traceparent(const char *id, char out[SVC_TRACEPARENT_LEN + 1])
+{
+	char hex[SVC_TRACE_ID_LEN + 1];
+	size_t n = 0;
+
+	for (const char *p = id; *p != '\0' && n < SVC_TRACE_ID_LEN; p++)
+		if (*p != '-')
+			hex[n++] = *p;
+	hex[n] = '\0';
+	snprintf(out, SVC_TRACEPARENT_LEN + 1, "00-%s-%s-01", hex,
+		 hex + SVC_TRACE_ID_LEN - SVC_SPAN_ID_LEN);
+}
+
 static int
 publish_row(struct svc_outbox *ob, PGresult *r, int i, const char *source,
 	    uint64_t *tag)
@@ -184,6 +205,7 @@ publish_row(struct svc_outbox *ob, PGresult *r, int i, const char *source,
 	char *etype = json_str(type);
 	char *body = NULL;
 	struct svc_mq_message m = { 0 };
+	char tp[SVC_TRACEPARENT_LEN + 1];
 	int rc = SVC_ENOMEM, len;
 
 	if (etype == NULL)
@@ -201,8 +223,12 @@ publish_row(struct svc_outbox *ob, PGresult *r, int i, const char *source,
 	m.message_id = id;
 	m.body = body;
 	m.len = (size_t)len;
-	m.request_id = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2);
+	m.request_id = PQgetisnull(r, i, 2) ? id : PQgetvalue(r, i, 2);
 	m.traceparent = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+	if (m.traceparent == NULL || m.traceparent[0] == '\0') {
+		event_traceparent(id, tp);
+		m.traceparent = tp;
+	}
 	m.timestamp = atoll(PQgetvalue(r, i, 4));
 	rc = svc_mq_publish(ob->mq, &m, tag);
 out:

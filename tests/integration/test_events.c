@@ -16,6 +16,7 @@
 #include "integ.h"
 #include "svc/err.h"
 #include "svc/mq.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #define WAIT_MS 20000
@@ -253,6 +254,12 @@ START_TEST(test_out_of_order_commits)
 	exec_ok(a, "COMMIT");
 	ck_assert_int_eq(wait_for(mq, id_a, &d), SVC_OK);
 	ck_assert_str_eq(d.app_id, "products");
+	/* Written outside a request: the event id stands in for the request
+	 * id, and the trace is derived from it, so a re-send keeps it. */
+	ck_assert_str_eq(d.request_id, id_a);
+	ck_assert_ptr_nonnull(d.traceparent);
+	ck_assert(svc_trace_valid(d.traceparent));
+	ck_assert_int_eq(strncmp(d.traceparent + 3, id_a, 8), 0);
 	svc_mq_delivery_cleanup(&d);
 	PQfinish(a);
 	PQfinish(b);

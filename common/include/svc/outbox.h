@@ -8,7 +8,10 @@
  * crash between the ack and the commit publishes a row again). It wakes on a
  * payload-less NOTIFY outbox (migrations 0002_outbox_notify.sql) and polls as a
  * fallback; rows are claimed with FOR UPDATE SKIP LOCKED, so replicas can relay
- * side by side. Writing the rows is the services' business (same statement as
+ * side by side. The headers come from the row's request_id and traceparent;
+ * a row written outside a request has neither, and gets the event id as
+ * x-request-id and a trace derived from the event id (stable across
+ * re-sends). Writing the rows is the services' business (same statement as
  * the change); this is not a consumer.
  */
 #ifndef SVC_OUTBOX_H
