@@ -73,5 +73,7 @@ Suite *service_suite(void);
 Suite *mq_suite(void);
 Suite *events_suite(void);
 Suite *choreography_suite(void);
+/* Last: it reads the outboxes the other suites filled. */
+Suite *catalogue_suite(void);
 
 #endif
