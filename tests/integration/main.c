@@ -14,6 +14,7 @@ main(void)
 		resilience_suite,   contract_suite,	 service_suite,
 		mq_suite,	    events_suite,	 choreography_suite,
 		outage_suite,
+		catalogue_suite, /* last: it reads what the others published */
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;
