@@ -73,5 +73,6 @@ Suite *service_suite(void);
 Suite *mq_suite(void);
 Suite *events_suite(void);
 Suite *choreography_suite(void);
+Suite *relay_suite(void);
 
 #endif

@@ -13,6 +13,7 @@ main(void)
 		products_api_suite, inventory_api_suite, orders_api_suite,
 		resilience_suite,   contract_suite,	 service_suite,
 		mq_suite,	    events_suite,	 choreography_suite,
+		relay_suite, /* last: see test_relay.c */
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;
