@@ -65,6 +65,9 @@ for s in $(services); do
 done
 pg_recreate_db scratch_db products
 export SCRATCH_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/scratch_db
+# A products database for the instances test_relay.c starts and kills.
+pg_recreate_db relay_db products
+export RELAY_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/relay_db
 
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
