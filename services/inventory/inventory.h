@@ -19,6 +19,24 @@
 	" available, " s ".version, rfc3339(" s                                \
 	".updated_at) AS updated_at) j)"
 
+/*
+ * inventory.low_stock, once per crossing: a change that leaves the row `x`
+ * (a CTE with the new stock row) with available at or below the threshold
+ * t (a parameter), when `was` (an SQL expression: available before the
+ * change) was above it. rid/tp: the request id and traceparent parameters.
+ */
+#define LOW_STOCK_EVENT(name, x, from, was, t, rid, tp)                        \
+	" " name " AS (INSERT INTO outbox"                                     \
+	"  (event_type, aggregate_id, data, request_id, traceparent)"          \
+	"  SELECT 'inventory.low_stock', " x ".product_id, " STOCK_JSON(       \
+		x) "::jsonb || jsonb_build_object('threshold', " t             \
+		   "::integer), " rid ", " tp " FROM " from " WHERE " x        \
+		   ".on_hand - " x ".reserved <= " t "::integer AND " was      \
+		   " > " t "::integer)"
+
+/* LOW_STOCK_THRESHOLD, as a statement parameter (set by configure). */
+extern char inventory_low_stock[24];
+
 extern const struct svc_db_stmt stock_statements[];
 extern const struct svc_db_stmt reservation_statements[];
 

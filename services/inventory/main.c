@@ -9,6 +9,8 @@
  * an order's reservation confirmed or released when the order is placed
  * or cancelled.
  */
+#include <stdio.h>
+
 #include "inventory.h"
 #include "svc/app.h"
 #include "svc/config.h"
@@ -53,6 +55,8 @@ configure(void)
 {
 	sweep_interval_ms = svc_config_duration_ms("RESERVATION_SWEEP_INTERVAL",
 						   "1s", 10, 3600000);
+	snprintf(inventory_low_stock, sizeof(inventory_low_stock), "%lld",
+		 svc_config_int("LOW_STOCK_THRESHOLD", 5, 0, 1000000000));
 }
 
 static int

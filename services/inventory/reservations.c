@@ -34,11 +34,11 @@
 	" i.quantity FROM reservation_items i WHERE i.reservation_id = " r     \
 	".id) x) AS items, rfc3339(" r ".expires_at) AS expires_at) j)"
 
-/* Its items as event data: [{"product_id","quantity"}...]. */
+/* Its items as event data: [{"product_id","quantity"}...], by product. */
 #define ITEMS_JSONB(id)                                                        \
 	"(SELECT coalesce(jsonb_agg(jsonb_build_object('product_id',"          \
-	" i.product_id, 'quantity', i.quantity)), '[]') FROM"                  \
-	" reservation_items i WHERE i.reservation_id = " id ")"
+	" i.product_id, 'quantity', i.quantity) ORDER BY i.product_id), '[]')" \
+	" FROM reservation_items i WHERE i.reservation_id = " id ")"
 
 /*
  * One stock_changed event per row of the CTE `u`; rid and tp are the
@@ -75,7 +75,7 @@ const struct svc_db_stmt reservation_statements[] = {
 	  " ORDER BY product_id FOR UPDATE",
 	  0 },
 	/* $1 order, $2 products, $3/$4 request id/traceparent, $5 quantities,
-	 * $6 ttl seconds */
+	 * $6 ttl seconds, $7 the low-stock threshold */
 	{ "res_create",
 	  "WITH v AS (SELECT * FROM unnest($2::uuid[], $5::integer[]) AS v(p, q)),"
 	  " u AS (UPDATE stock s SET reserved = s.reserved + v.q,"
@@ -87,6 +87,8 @@ const struct svc_db_stmt reservation_statements[] = {
 	  " i AS (INSERT INTO reservation_items (reservation_id, product_id,"
 	  "  quantity) SELECT r.id, v.p, v.q FROM r, v),"
 	  STOCK_EVENTS("$3", "$4") ","
+	  LOW_STOCK_EVENT("e3", "u", "u JOIN v ON v.p = u.product_id",
+			  "u.on_hand - u.reserved + v.q", "$7", "$3", "$4") ","
 	  " e2 AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'inventory.reserved', r.id, jsonb_build_object("
@@ -289,10 +291,10 @@ reservations_create(struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK)
 		goto out;
 	const char *params[] = {
-		order_id, ids,	svc_req_id(req), svc_req_traceparent(req),
-		qty,	  ttl_s
+		order_id, ids,	 svc_req_id(req),    svc_req_traceparent(req),
+		qty,	  ttl_s, inventory_low_stock
 	};
-	rc = svc_db_exec(db, "res_create", 6, params, &r);
+	rc = svc_db_exec(db, "res_create", 7, params, &r);
 	if (rc == SVC_ECONFLICT) {
 		/* The same order_id committed meanwhile: answer with that. */
 		svc_db_rollback(db);

@@ -21,12 +21,21 @@
 
 #define MAX_ON_HAND 1000000000LL
 
+char inventory_low_stock[24] = "5";
+
 /* clang-format off */
 const struct svc_db_stmt stock_statements[] = {
 	{ "stock_get",
 	  "SELECT " STOCK_JSON("s") "::text, s.version, s.reserved"
 	  " FROM stock s WHERE s.product_id = $1",
 	  SVC_DB_IDEMPOTENT },
+	/* Available now, locking the row for the put that follows. */
+	{ "stock_lock",
+	  "SELECT on_hand - reserved FROM stock WHERE product_id = $1"
+	  " FOR UPDATE",
+	  0 },
+	/* $1 product, $2 on hand, $3/$4 request id/traceparent, $5 available
+	 * before (NULL: no row), $6 the low-stock threshold */
 	{ "stock_put",
 	  "WITH s AS (INSERT INTO stock AS t (product_id, on_hand)"
 	  "  VALUES ($1, $2)"
@@ -37,7 +46,8 @@ const struct svc_db_stmt stock_statements[] = {
 	  " e AS (INSERT INTO outbox"
 	  "  (event_type, aggregate_id, data, request_id, traceparent)"
 	  "  SELECT 'inventory.stock_changed', s.product_id,"
-	  "   " STOCK_JSON("s") "::jsonb, $3, $4 FROM s)"
+	  "   " STOCK_JSON("s") "::jsonb, $3, $4 FROM s),"
+	  LOW_STOCK_EVENT("e2", "s", "s", "$5::integer", "$6", "$3", "$4")
 	  " SELECT " STOCK_JSON("s") "::text, s.created, s.version FROM s",
 	  0 },
 	/* product.created: a row with nothing on hand, unless one exists */
@@ -101,9 +111,10 @@ stock_put(struct svc_req *req, struct svc_res *res)
 	const char *id =
 		inventory_path_uuid(req, res, "product_id", "stock for");
 	struct svc_db *db = svc_db_thread();
+	const char *params[6];
 	long long on_hand;
-	char n[24];
-	PGresult *r;
+	char n[24], before[24];
+	PGresult *r = NULL;
 	int rc;
 
 	if (id == NULL)
@@ -114,24 +125,46 @@ stock_put(struct svc_req *req, struct svc_res *res)
 	if (db == NULL)
 		return SVC_ENOMEM;
 	snprintf(n, sizeof(n), "%lld", on_hand);
-	const char *params[] = { id, n, svc_req_id(req),
-				 svc_req_traceparent(req) };
-	rc = svc_db_exec(db, "stock_put", 4, params, &r);
+	rc = svc_db_begin(db);
 	if (rc != SVC_OK)
 		return rc;
+	/* What was available decides whether this put crosses the
+	 * low-stock threshold; the lock keeps it true until the put. */
+	rc = svc_db_exec(db, "stock_lock", 1, &id, &r);
+	if (rc != SVC_OK)
+		goto out;
+	snprintf(before, sizeof(before), "%s",
+		 PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+	PQclear(r);
+	params[0] = id;
+	params[1] = n;
+	params[2] = svc_req_id(req);
+	params[3] = svc_req_traceparent(req);
+	params[4] = before[0] != '\0' ? before : NULL;
+	params[5] = inventory_low_stock;
+	rc = svc_db_exec(db, "stock_put", 6, params, &r);
+	if (rc != SVC_OK) {
+		r = NULL;
+		goto out;
+	}
 	if (PQntuples(r) == 0) {
 		PQclear(r);
+		r = NULL;
 		rc = svc_db_exec(db, "stock_get", 1, &id, &r);
-		if (rc != SVC_OK)
-			return rc;
+		if (rc != SVC_OK) {
+			r = NULL;
+			goto out;
+		}
 		rc = svc_res_problem(
 			res, 409, "below_reserved",
 			"on_hand %lld is below the %s units "
 			"reserved for product %s",
 			on_hand, PQntuples(r) ? PQgetvalue(r, 0, 2) : "?", id);
-		PQclear(r);
-		return rc;
+		goto out;
 	}
+	rc = svc_db_commit(db);
+	if (rc != SVC_OK)
+		goto out;
 	svc_res_header(res, "ETag",
 		       svc_req_printf(req, "\"%s\"", PQgetvalue(r, 0, 2)));
 	rc = svc_res_raw(res, PQgetvalue(r, 0, 1)[0] == 't' ? 201 : 200,
@@ -139,6 +172,10 @@ stock_put(struct svc_req *req, struct svc_res *res)
 	svc_log(SVC_LOG_INFO, "stock set", SVC_LOG_STR("product_id", id),
 		SVC_LOG_INT("on_hand", on_hand), SVC_LOG_END);
 	PQclear(r);
+	return rc;
+out:
+	PQclear(r);
+	svc_db_rollback(db);
 	return rc;
 }
 

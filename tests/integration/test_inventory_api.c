@@ -2,8 +2,9 @@
  * test_inventory_api.c - the inventory API over real HTTP against the real
  * binary and PostgreSQL: stock, reservations and their invariants under
  * concurrency (never oversell, one reservation per order), confirm,
- * release, and expiry by the sweeper.
+ * release, expiry by the sweeper, and low-stock events once per crossing.
  */
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -477,6 +478,67 @@ START_TEST(expired_reservations_are_released_by_the_sweeper)
 }
 END_TEST
 
+/* The low_stock events the outbox holds for product: their available
+ * values, in order, as "a,b,..." (asserting each carries threshold 5). */
+static void
+low_stock_events(const char *product, char *out, size_t size)
+{
+	PGconn *c = PQconnectdb(env_or_fail("INVENTORY_DATABASE_URL"));
+	const char *params[] = { product };
+	PGresult *r;
+	size_t at = 0;
+
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	r = PQexecParams(c,
+			 "SELECT data->>'available', data->>'threshold',"
+			 " data->>'on_hand', data->>'reserved' FROM outbox"
+			 " WHERE event_type = 'inventory.low_stock' AND"
+			 " aggregate_id = $1 ORDER BY seq",
+			 1, NULL, params, NULL, NULL, 0);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	out[0] = '\0';
+	for (int i = 0; i < PQntuples(r); i++) {
+		ck_assert_str_eq(PQgetvalue(r, i, 1), "5");
+		ck_assert_int_eq(atoll(PQgetvalue(r, i, 0)),
+				 atoll(PQgetvalue(r, i, 2)) -
+					 atoll(PQgetvalue(r, i, 3)));
+		at += (size_t)snprintf(out + at, size - at, "%s%s",
+				       i ? "," : "", PQgetvalue(r, i, 0));
+	}
+	PQclear(r);
+	PQfinish(c);
+}
+
+/*
+ * inventory.low_stock is published once per crossing of the threshold
+ * (LOW_STOCK_THRESHOLD, 5 here) from above: by a reservation and by a
+ * put, not again while it stays low, and again after a restock.
+ */
+START_TEST(low_stock_once_per_crossing)
+{
+	char p[SVC_UUID_LEN + 1], o[SVC_UUID_LEN + 1], seen[128];
+	struct http_resp *r;
+
+	new_id(p);
+	ck_assert_int_eq(put_stock(p, 8), 201); /* a new row: not a crossing */
+	low_stock_events(p, seen, sizeof(seen));
+	ck_assert_str_eq(seen, "");
+	for (int i = 0; i < 4; i++) { /* available 7, 6, 5, 4 */
+		new_id(o);
+		r = reserve(o, p, 1, 0);
+		ck_assert_int_eq(r->status, 201);
+		http_free(r);
+	}
+	low_stock_events(p, seen, sizeof(seen));
+	ck_assert_str_eq(seen, "5");
+	ck_assert_int_eq(put_stock(p, 6), 200);	 /* available 2: still low */
+	ck_assert_int_eq(put_stock(p, 20), 200); /* 16 */
+	ck_assert_int_eq(put_stock(p, 7), 200);	 /* 3: low again */
+	low_stock_events(p, seen, sizeof(seen));
+	ck_assert_str_eq(seen, "5,3");
+}
+END_TEST
+
 Suite *
 inventory_api_suite(void)
 {
@@ -493,6 +555,7 @@ inventory_api_suite(void)
 	tcase_add_test(tc, fifty_orders_for_ten_never_oversell);
 	tcase_add_test(tc, same_order_twenty_times_is_one_reservation);
 	tcase_add_test(tc, expired_reservations_are_released_by_the_sweeper);
+	tcase_add_test(tc, low_stock_once_per_crossing);
 	suite_add_tcase(s, tc);
 	return s;
 }
