@@ -99,9 +99,12 @@ const struct svc_db_stmt products_statements[] = {
 	  "SELECT version FROM products WHERE id = $1", SVC_DB_IDEMPOTENT },
 	/* inventory.stock_changed: a projection of inventory, so neither a
 	 * new version nor an event of its own */
+	/* $3: the stock row's version; NULL (an event without one) applies
+	 * unconditionally */
 	{ "product_set_available",
-	  "UPDATE products SET available = $2::boolean WHERE id = $1"
-	  " AND available IS DISTINCT FROM $2::boolean",
+	  "UPDATE products SET available = $2::boolean,"
+	  " stock_version = coalesce($3::integer, stock_version)"
+	  " WHERE id = $1 AND ($3::integer IS NULL OR stock_version < $3::integer)",
 	  0 },
 	{ NULL, NULL, 0 },
 };
@@ -492,7 +495,9 @@ products_on_stock(struct svc_db *db, const char *event_type, json_t *data,
 {
 	const char *id = json_string_value(json_object_get(data, "product_id"));
 	json_t *available = json_object_get(data, "available");
-	const char *params[2];
+	json_t *version = json_object_get(data, "version");
+	const char *params[3];
+	char v[24];
 
 	(void)meta;
 	if (strcmp(event_type, "inventory.stock_changed") != 0)
@@ -504,5 +509,11 @@ products_on_stock(struct svc_db *db, const char *event_type, json_t *data,
 	}
 	params[0] = id;
 	params[1] = json_integer_value(available) > 0 ? "true" : "false";
-	return svc_db_exec(db, "product_set_available", 2, params, NULL);
+	params[2] = NULL;
+	if (json_is_integer(version)) {
+		snprintf(v, sizeof(v), "%lld",
+			 (long long)json_integer_value(version));
+		params[2] = v;
+	}
+	return svc_db_exec(db, "product_set_available", 3, params, NULL);
 }

@@ -401,17 +401,43 @@ START_TEST(test_product_to_order)
 END_TEST
 
 static void
-publish_raw(struct svc_mq *pub, const char *event_id, const char *body)
+publish_typed(struct svc_mq *pub, const char *type, const char *event_id,
+	      const char *body)
 {
 	struct svc_mq_message m = { 0 };
 	uint64_t tag = 0;
 
-	m.type = "product.created";
+	m.type = type;
 	m.message_id = event_id;
 	m.body = body;
 	m.len = strlen(body);
 	ck_assert_int_eq(svc_mq_publish(pub, &m, &tag), 0);
 	ck_assert_int_eq(svc_mq_wait_confirms(pub, tag, 5000, NULL, NULL), 0);
+}
+
+static void
+publish_raw(struct svc_mq *pub, const char *event_id, const char *body)
+{
+	publish_typed(pub, "product.created", event_id, body);
+}
+
+/* inventory.stock_changed for product; version < 0: without one. */
+static void
+publish_stock(struct svc_mq *pub, const char *product, int version,
+	      int available)
+{
+	char id[SVC_UUID_LEN + 1], body[512], v[32] = "";
+
+	svc_uuid_v4(id);
+	if (version >= 0)
+		snprintf(v, sizeof(v), ",\"version\":%d", version);
+	snprintf(body, sizeof(body),
+		 "{\"id\":\"%s\",\"event_type\":\"inventory.stock_changed\","
+		 "\"source\":\"choreotest\",\"timestamp\":"
+		 "\"2026-01-01T00:00:00.000000Z\",\"data\":{\"product_id\":"
+		 "\"%s\",\"on_hand\":%d,\"reserved\":0,\"available\":%d%s}}",
+		 id, product, available, available, v);
+	publish_typed(pub, "inventory.stock_changed", id, body);
 }
 
 static void
@@ -515,6 +541,52 @@ START_TEST(test_poison_is_dead_lettered)
 }
 END_TEST
 
+/* The product's available flag (asserting it exists). */
+static bool
+is_available(const char *product)
+{
+	struct http_resp *r = http_do("GET",
+				      url(env_or_fail("PRODUCTS_URL"),
+					  "/api/v1/products/%s", product),
+				      NULL, NULL);
+	bool yes;
+
+	ck_assert_int_eq(r->status, 200);
+	yes = json_is_true(json_object_get(r->json, "available"));
+	http_free(r);
+	return yes;
+}
+
+/*
+ * products keeps `available` from the newest stock version it saw: an
+ * older inventory.stock_changed arriving late changes nothing; one
+ * without a version (DESIGN's four members only) still applies. Events
+ * for a second product mark when the queue got past the stale one.
+ */
+START_TEST(test_stale_stock_event_ignored)
+{
+	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
+	char p[64], marker[64];
+
+	create_product(p);
+	create_product(marker);
+	publish_stock(pub, p, 5, 3);
+	ck_assert_msg(wait_available(p), "version 5 not applied");
+	publish_stock(pub, p, 4, 0); /* stale */
+	publish_stock(pub, marker, 1, 1);
+	ck_assert_msg(wait_available(marker), "marker not applied");
+	ck_assert_msg(is_available(p), "stale version 4 was applied");
+	publish_stock(pub, p, -1, 0); /* no version: applies */
+	for (long long end = svc_now_ms() + WAIT_MS;
+	     is_available(p) && svc_now_ms() < end;)
+		pause_ms(STEP_MS);
+	ck_assert_msg(!is_available(p), "event without a version ignored");
+	publish_stock(pub, p, 6, 2);
+	ck_assert_msg(wait_available(p), "version 6 not applied");
+	svc_mq_close(pub);
+}
+END_TEST
+
 Suite *
 choreography_suite(void)
 {
@@ -526,6 +598,7 @@ choreography_suite(void)
 	tcase_add_test(tc, test_product_to_order);
 	tcase_add_test(tc, test_duplicate_is_noop);
 	tcase_add_test(tc, test_poison_is_dead_lettered);
+	tcase_add_test(tc, test_stale_stock_event_ignored);
 	suite_add_tcase(s, tc);
 	return s;
 }
