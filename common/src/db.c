@@ -69,6 +69,20 @@ static struct {
 	atomic_uint next_pipe;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* See svc_db_setup. */
+#define KEEPALIVES                                                             \
+	"keepalives_idle=30 keepalives_interval=10 keepalives_count=3"
+#define KEEPALIVES_URL                                                         \
+	"keepalives_idle=30&keepalives_interval=10&keepalives_count=3"
+#define SESSION_GUCS                                                           \
+	"-c idle_in_transaction_session_timeout=60000"                         \
+	" -c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10"             \
+	" -c tcp_keepalives_count=3"
+#define SESSION_GUCS_URL                                                       \
+	"%%20-c%%20idle_in_transaction_session_timeout%%3D60000"               \
+	"%%20-c%%20tcp_keepalives_idle%%3D30%%20-c%%20tcp_keepalives_interval" \
+	"%%3D10%%20-c%%20tcp_keepalives_count%%3D3"
+
 static _Thread_local int thread_pipe = -1;
 
 static _Thread_local struct svc_db *thread_db;
@@ -77,12 +91,20 @@ int
 svc_db_setup(const struct svc_db_config *cfg,
 	     const struct svc_db_stmt *const *tables)
 {
-	char extra[256];
+	char extra[512];
 	int n = 0;
 
+	/*
+	 * Besides the statement timeout: a session left idle in a
+	 * transaction (a hung process) is ended after a minute, and TCP
+	 * keepalives on both ends notice a peer that vanished (a crashed
+	 * host) in about a minute instead of two hours - either would
+	 * otherwise keep its locks, say an outbox relay's claimed rows,
+	 * which other replicas then skip.
+	 */
 	snprintf(extra, sizeof(extra),
-		 "connect_timeout=%d application_name=%s "
-		 "options='-c statement_timeout=%d'",
+		 "connect_timeout=%d application_name=%s " KEEPALIVES
+		 " options='-c statement_timeout=%d " SESSION_GUCS "'",
 		 cfg->connect_timeout_s,
 		 cfg->application_name ? cfg->application_name : "svc",
 		 cfg->statement_timeout_ms);
@@ -93,15 +115,17 @@ svc_db_setup(const struct svc_db_config *cfg,
 	 */
 	if (strncmp(cfg->url, "postgres://", 11) == 0 ||
 	    strncmp(cfg->url, "postgresql://", 13) == 0) {
-		char url_extra[256];
+		char url_extra[512];
 
-		snprintf(url_extra, sizeof(url_extra),
-			 "%cconnect_timeout=%d&application_name=%s"
-			 "&options=-c%%20statement_timeout%%3D%d",
-			 strchr(cfg->url, '?') ? '&' : '?',
-			 cfg->connect_timeout_s,
-			 cfg->application_name ? cfg->application_name : "svc",
-			 cfg->statement_timeout_ms);
+		snprintf(
+			url_extra, sizeof(url_extra),
+			"%cconnect_timeout=%d&application_name=%s"
+			"&" KEEPALIVES_URL
+			"&options=-c%%20statement_timeout%%3D%d" SESSION_GUCS_URL,
+			strchr(cfg->url, '?') ? '&' : '?',
+			cfg->connect_timeout_s,
+			cfg->application_name ? cfg->application_name : "svc",
+			cfg->statement_timeout_ms);
 		if (asprintf(&g.conninfo, "%s%s", cfg->url, url_extra) < 0)
 			return SVC_ENOMEM;
 	} else if (asprintf(&g.conninfo, "%s %s", cfg->url, extra) < 0) {
