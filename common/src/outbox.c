@@ -52,7 +52,7 @@ struct svc_outbox {
 
 static const char claim_sql[] =
 	"SELECT id, event_type, request_id, traceparent,"
-	" extract(epoch FROM created_at)::bigint,"
+	" floor(extract(epoch FROM created_at))::bigint,"
 	" to_char(created_at AT TIME ZONE 'UTC',"
 	" 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), data::text"
 	" FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1"
