@@ -12,8 +12,9 @@
 #   status  print whether each runs; exit 0 if both run, 3 otherwise
 #   env     print shell-sourceable settings (NAME=value lines)
 # Ports (read by start; later commands reuse the ones start saved):
-#   PG_PORT (55432), AMQP_PORT (55672),
-#   AMQP_DIST_PORT (AMQP_PORT+20000, or AMQP_PORT-10000 if that is > 65535)
+#   PG_PORT (25432), AMQP_PORT (25682), AMQP_DIST_PORT (AMQP_PORT+1)
+#   (below 32768: Linux hands out ports above it to outgoing connections,
+#   which can hold a port just when a server wants to bind it)
 # Needs root (the servers run as the postgres and rabbitmq users); env does not.
 set -euo pipefail
 set +m # no job control even if run interactively: setsid must not fork
@@ -84,11 +85,11 @@ else
   AMQP_DIST_PORT=$(saved AMQP_DIST_PORT)
   AMQP_DIST_PORT=${AMQP_DIST_PORT:-$ENV_DIST_PORT}
 fi
-PG_PORT=${PG_PORT:-55432}
-AMQP_PORT=${AMQP_PORT:-55672}
+PG_PORT=${PG_PORT:-25432}
+AMQP_PORT=${AMQP_PORT:-25682}
 if [[ -z $AMQP_DIST_PORT && $AMQP_PORT =~ ^[1-9][0-9]{0,4}$ ]]; then
-  AMQP_DIST_PORT=$((AMQP_PORT + 20000))
-  ((AMQP_DIST_PORT <= 65535)) || AMQP_DIST_PORT=$((AMQP_PORT - 10000))
+  AMQP_DIST_PORT=$((AMQP_PORT + 1))
+  ((AMQP_DIST_PORT <= 65535)) || AMQP_DIST_PORT=$((AMQP_PORT - 1))
 fi
 for p in PG_PORT AMQP_PORT AMQP_DIST_PORT; do
   if ! [[ ${!p} =~ ^[1-9][0-9]{3,4}$ ]] || ((${!p} < 1024 || ${!p} > 65535)); then

@@ -6,16 +6,16 @@
 # started, by PID. Variables given to `make run` (LOG_LEVEL=debug,
 # JWT_SECRET=...) reach the services.
 #
-# Environment: RUN_STATE_DIR (.run), RUN_PG_PORT (55432), RUN_AMQP_PORT
-# (55672), RUN_HTTP_BASE (8080: products 8081, inventory 8082, orders 8083),
+# Environment: RUN_STATE_DIR (.run), RUN_PG_PORT (25432), RUN_AMQP_PORT
+# (25682), RUN_HTTP_BASE (8080: products 8081, inventory 8082, orders 8083),
 # RUN_HOST (127.0.0.1; 0.0.0.0 to listen on every interface).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 STATE=$(realpath -m "${RUN_STATE_DIR:-.run}")
-export PG_PORT=${RUN_PG_PORT:-55432}
-export AMQP_PORT=${RUN_AMQP_PORT:-55672}
+export PG_PORT=${RUN_PG_PORT:-25432}
+export AMQP_PORT=${RUN_AMQP_PORT:-25682}
 HTTP_BASE=${RUN_HTTP_BASE:-8080}
 PG_BIN=/usr/lib/postgresql/15/bin
 

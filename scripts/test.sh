@@ -8,7 +8,7 @@
 # sanitizer build that is how leaks and UB in the services surface).
 #
 # Environment: BUILD (build), SAN (1 = ASan+UBSan build), TEST_STATE_DIR
-# (.test), TEST_PG_PORT (56432), TEST_AMQP_PORT (56672), TEST_HTTP_BASE
+# (.test), TEST_PG_PORT (26432), TEST_AMQP_PORT (26682), TEST_HTTP_BASE
 # (18080: services on +1, +2, +3), VALGRIND (1 = services under valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build}
 STATE=$(realpath -m "${TEST_STATE_DIR:-.test}")
-export PG_PORT=${TEST_PG_PORT:-56432}
-export AMQP_PORT=${TEST_AMQP_PORT:-56672}
+export PG_PORT=${TEST_PG_PORT:-26432}
+export AMQP_PORT=${TEST_AMQP_PORT:-26682}
 HTTP_BASE=${TEST_HTTP_BASE:-18080}
 PG_BIN=/usr/lib/postgresql/15/bin
 
@@ -74,6 +74,7 @@ JWT_SECRET=$(state_secret "$STATE")
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
 export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
+export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 # Lets a test restart PostgreSQL under the running services.
 export PG_RESTART_CMD="cd / && runuser -u postgres -- $PG_BIN/pg_ctl restart \
 -D $STATE/pg/data -m fast -w -s -l $STATE/pg/postgres.log >/dev/null"
@@ -93,6 +94,8 @@ for s in $(services); do
   SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=${!url_var} \
     LOG_LEVEL=${LOG_LEVEL:-info} RESERVATION_SWEEP_INTERVAL=200ms \
     RELEASE_RETRY_INTERVAL=200ms \
+    OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$OTLP_PORT \
+    OTEL_BSP_SCHEDULE_DELAY=100ms \
     "${runner[@]}" "$BUILD/$s" >"$STATE/logs/$s.log" 2>&1 &
   PIDS[$s]=$!
   export "${s^^}_URL=http://127.0.0.1:$port"

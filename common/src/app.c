@@ -30,6 +30,7 @@
 #include "svc/migrate.h"
 #include "svc/mq.h"
 #include "svc/outbox.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #ifndef SVC_VERSION
@@ -54,6 +55,8 @@ struct settings {
 	long long outbox_poll_ms;
 	int consumer_max_redeliveries;
 	int consumer_prefetch;
+	struct svc_trace_export_config trace;
+	char trace_url[512];
 };
 
 static int latest_migration;
@@ -186,6 +189,8 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		(int)svc_config_int("CONSUMER_MAX_REDELIVERIES", 5, 0, 1000);
 	s->consumer_prefetch =
 		(int)svc_config_int("CONSUMER_PREFETCH", 16, 1, 65535);
+	svc_trace_export_config_read(&s->trace, s->name, s->trace_url);
+	s->trace.version = SVC_VERSION;
 	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
 	if (app->configure != NULL)
@@ -419,6 +424,8 @@ serve(const struct svc_app *app, const struct settings *s)
 		svc_log(SVC_LOG_ERROR, "cannot apply migrations", SVC_LOG_END);
 		goto out;
 	}
+	if (s->trace.url != NULL && svc_trace_export_start(&s->trace) != SVC_OK)
+		goto out;
 	svc_health_register("database", svc_health_check_db, NULL, true);
 	svc_health_register("migrations", check_migrations, NULL, true);
 	if (s->outbox && svc_config_get("RABBITMQ_URL") != NULL) {
@@ -469,6 +476,10 @@ out:
 	svc_outbox_stop(outbox, drain_deadline);
 	if (app->cleanup != NULL)
 		app->cleanup();
+	/* Last: the spans of the drain go out too (a second at most past
+	 * the drain deadline). */
+	svc_trace_export_stop(
+		(drain_deadline > 0 ? drain_deadline : svc_now_ms()) + 1000);
 	svc_http_free(http);
 	free(routes);
 	svc_db_shutdown();

@@ -401,9 +401,11 @@ add_header(struct curl_slist **list, const char *line)
 	return SVC_OK;
 }
 
+/* traceparent: the client span's, or NULL to send none. */
 static int
-build_headers(const struct svc_client_request *req, bool has_body,
-	      struct curl_slist **list, struct svc_client_response *out)
+build_headers(const struct svc_client_request *req, const char *traceparent,
+	      bool has_body, struct curl_slist **list,
+	      struct svc_client_response *out)
 {
 	char line[MAX_TOKEN + 64];
 	int rc;
@@ -430,10 +432,8 @@ build_headers(const struct svc_client_request *req, bool has_body,
 			 req->request_id);
 		rc = add_header(list, line);
 	}
-	if (rc == SVC_OK && req->traceparent != NULL &&
-	    svc_trace_valid(req->traceparent)) {
-		snprintf(line, sizeof(line), "traceparent: %s",
-			 req->traceparent);
+	if (rc == SVC_OK && traceparent != NULL) {
+		snprintf(line, sizeof(line), "traceparent: %s", traceparent);
 		rc = add_header(list, line);
 	}
 	for (int i = 0;
@@ -672,11 +672,23 @@ svc_client_do(const struct svc_client_request *req,
 	struct handle *h = NULL;
 	long long started = svc_now_ms();
 	const char *method = "GET", *body;
-	char *dumped = NULL;
+	char *dumped = NULL, tp[SVC_TRACEPARENT_LEN + 1];
+	/* A client span only inside a trace: the caller's context. */
+	bool traced = req != NULL && req->traceparent != NULL &&
+		      svc_trace_valid(req->traceparent);
+	struct svc_span span;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after_s = -1;
+	if (traced) {
+		method = req->method != NULL ? req->method : "GET";
+		svc_span_begin(&span, req->traceparent, SVC_SPAN_CLIENT,
+			       method);
+		svc_span_attr_str(&span, "http.request.method", method);
+		svc_span_attr_str(&span, "url.full", req->url);
+		svc_trace_format(&span.ctx, tp);
+	}
 	rc = check_request(req, out);
 	if (rc != SVC_OK)
 		goto out;
@@ -691,7 +703,7 @@ svc_client_do(const struct svc_client_request *req,
 		}
 		body = dumped;
 	}
-	rc = build_headers(req, body != NULL, &hdrs, out);
+	rc = build_headers(req, traced ? tp : NULL, body != NULL, &hdrs, out);
 	if (rc != SVC_OK)
 		goto out;
 	h = get_handle();
@@ -732,6 +744,11 @@ svc_client_do(const struct svc_client_request *req,
 				       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
 				       NULL);
 out:
+	if (traced) {
+		svc_span_attr_int(&span, "http.response.status_code",
+				  out->status);
+		svc_span_end(&span, rc != SVC_OK || out->status >= 500);
+	}
 	/* Drops the pointers into this call; the connections stay. */
 	if (h != NULL)
 		curl_easy_reset(h->easy);

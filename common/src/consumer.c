@@ -21,6 +21,7 @@
 #include "svc/err.h"
 #include "svc/log.h"
 #include "svc/retry.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 
 #define NEXT_MS	     500 /* how often a waiting thread looks at `stopping` */
@@ -186,8 +187,26 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	json_t *data = json_object_get(body, "data");
 	struct svc_event_meta meta = { 0 };
 	long long end = svc_now_ms() + DB_RETRY_MS;
+	char tp[SVC_TRACEPARENT_LEN + 1];
+	struct svc_span span;
+	/* What became of it: applied, duplicate, failed (requeued) or
+	 * dead_lettered (failed on its last allowed delivery). */
+	const char *outcome = d->delivery_count >= c->max_redeliveries
+				      ? "dead_lettered"
+				      : "failed";
 	bool dup = false;
 	int rc;
+
+	/* The consumer span, under the span that wrote the event; events
+	 * the handler writes hang under this one. */
+	svc_span_begin(&span, d->traceparent, SVC_SPAN_CONSUMER, NULL);
+	svc_span_name(&span, "%s process",
+		      d->routing_key ? d->routing_key : "");
+	svc_span_attr_str(&span, "messaging.system", "rabbitmq");
+	svc_span_attr_str(&span, "messaging.destination.name", c->sub->queue);
+	svc_span_attr_str(&span, "messaging.message.id", d->message_id);
+	svc_trace_format(&span.ctx, tp);
+	svc_log_set_context(d->request_id, span.ctx.trace_id);
 
 	/* Malformed for us: back to the queue like any failure (a newer
 	 * replica in a rolling deploy may read it), until the delivery
@@ -208,7 +227,7 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	meta.source = str_member(body, "source");
 	meta.timestamp = str_member(body, "timestamp");
 	meta.request_id = d->request_id;
-	meta.traceparent = d->traceparent;
+	meta.traceparent = tp;
 	meta.redelivered = d->redelivered;
 	rc = handle_in_tx(c, type, data, &meta, &dup);
 	for (int i = 0; (rc == SVC_EUNAVAIL || rc == SVC_ETIMEOUT) &&
@@ -232,11 +251,16 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 		SVC_LOG_STR("queue", c->sub->queue),
 		SVC_LOG_STR("event_id", id), SVC_LOG_STR("event_type", type),
 		SVC_LOG_END);
+	outcome = dup ? "duplicate" : "applied";
 	/* Committed: a lost ack only brings a duplicate, which the inbox
 	 * turns into a no-op. */
 	if (svc_mq_ack(c->mq, d->tag) != SVC_OK)
 		drop_mq(c);
 out:
+	svc_span_attr_str(&span, "outcome", outcome);
+	svc_span_end(&span, strcmp(outcome, "applied") != 0 &&
+				    strcmp(outcome, "duplicate") != 0);
+	svc_log_set_context(NULL, NULL);
 	json_decref(body);
 }
 

@@ -102,7 +102,7 @@ struct svc_req {
 	bool too_big;
 	json_t *json;
 	char request_id[MAX_REQUEST_ID + 1];
-	struct svc_trace trace; /* this request's span */
+	struct svc_span span; /* this request's server span */
 	char traceparent[SVC_TRACEPARENT_LEN + 1];
 	bool authenticated;
 	struct svc_jwt_claims claims;
@@ -1025,20 +1025,37 @@ access_log(struct svc_req *req, struct svc_res *res)
 		SVC_LOG_STR("peer", req->peer), SVC_LOG_END);
 }
 
+/* The server span: named and labelled after the route template. */
+static void
+end_span(struct svc_req *req, struct svc_res *res)
+{
+	struct svc_span *s = &req->span;
+
+	if (req->route != NULL)
+		svc_span_name(s, "%s %s", req->method, req->route);
+	svc_span_attr_str(s, "http.request.method", req->method);
+	svc_span_attr_str(s, "http.route", req->route);
+	svc_span_attr_str(s, "url.path", req->path);
+	svc_span_attr_int(s, "http.response.status_code", res->status);
+	svc_span_attr_str(s, "request_id", req->request_id);
+	svc_span_end(s, res->status >= 500);
+}
+
 void
 svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 {
 	const char *rid = svc_req_header(req, "X-Request-ID");
-	const struct svc_route *r;
+	const struct svc_route *r = NULL;
 	int rc;
 
 	if (rid != NULL && request_id_ok(rid))
 		strcpy(req->request_id, rid);
 	else
 		svc_uuid_v4(req->request_id);
-	svc_trace_start(svc_req_header(req, "traceparent"), &req->trace);
-	svc_trace_format(&req->trace, req->traceparent);
-	svc_log_set_context(req->request_id, req->trace.trace_id);
+	svc_span_begin(&req->span, svc_req_header(req, "traceparent"),
+		       SVC_SPAN_SERVER, req->method);
+	svc_trace_format(&req->span.ctx, req->traceparent);
+	svc_log_set_context(req->request_id, req->span.ctx.trace_id);
 
 	if (req->too_big) {
 		rc = svc_res_problem(res, 413, "payload_too_large",
@@ -1087,6 +1104,9 @@ out:
 	svc_res_header(res, "X-Request-ID", req->request_id);
 	set_security_headers(res);
 	access_log(req, res);
+	/* Probes and scrapes are not worth a span each. */
+	if (r == NULL || !(r->flags & SVC_ROUTE_OPS))
+		end_span(req, res);
 	svc_log_set_context(NULL, NULL);
 }
 

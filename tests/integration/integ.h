@@ -74,6 +74,7 @@ Suite *mq_suite(void);
 Suite *events_suite(void);
 Suite *choreography_suite(void);
 Suite *outage_suite(void);
+Suite *tracing_suite(void);
 Suite *relay_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);

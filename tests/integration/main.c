@@ -10,12 +10,21 @@ int
 main(void)
 {
 	Suite *(*const suites[])(void) = {
-		products_api_suite, inventory_api_suite, orders_api_suite,
-		resilience_suite,   contract_suite,	 service_suite,
-		mq_suite,	    events_suite,	 choreography_suite,
-		outage_suite,	    relay_suite, /* after the others: see
-						    test_relay.c */
-		catalogue_suite, /* last: it reads what the others published */
+		products_api_suite,
+		inventory_api_suite,
+		orders_api_suite,
+		resilience_suite,
+		contract_suite,
+		service_suite,
+		mq_suite,
+		events_suite,
+		choreography_suite,
+		tracing_suite,
+		outage_suite,
+		/* after the others: see test_relay.c */
+		relay_suite,
+		/* last: it reads what the others published */
+		catalogue_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;

@@ -34,6 +34,7 @@
 #include "svc/err.h"
 #include "svc/jwt.h"
 #include "svc/log.h"
+#include "svc/trace.h"
 #include "svc/util.h"
 #include "unit.h"
 
@@ -468,7 +469,11 @@ START_TEST(test_get_forwards_context)
 	ck_assert_str_eq(json_string_value(json_object_get(res.json, "method")),
 			 "GET");
 	ck_assert_str_eq(seen(&res, "x-request-id"), "req-1234");
-	ck_assert_str_eq(seen(&res, "traceparent"), TRACEPARENT);
+	/* The caller's trace, under a span of the call's own. */
+	ck_assert_int_eq(strncmp(seen(&res, "traceparent"), TRACEPARENT, 36),
+			 0);
+	ck_assert_str_ne(seen(&res, "traceparent"), TRACEPARENT);
+	ck_assert(svc_trace_valid(seen(&res, "traceparent")));
 	ck_assert_str_eq(seen(&res, "accept"), "application/json");
 	ck_assert_ptr_null(seen(&res, "content-type"));
 	ck_assert_ptr_null(seen(&res, "content-length"));
@@ -577,12 +582,19 @@ START_TEST(test_bad_context_dropped)
 		svc_client_response_cleanup(&res);
 	}
 
-	/* A later version may carry more fields. */
+	/* A later version may carry more fields. The call is a span of its
+	 * own in the caller's trace: same trace id and flags, a new span id
+	 * (version 00, what we speak). */
 	req.traceparent =
 		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-ext";
 	req.request_id = "a-b_c.d:e/f+g=h";
 	ck_assert_int_eq(svc_client_do(&req, &res), SVC_OK);
-	ck_assert_str_eq(seen(&res, "traceparent"), req.traceparent);
+	ck_assert(svc_trace_valid(seen(&res, "traceparent")));
+	ck_assert_int_eq(strncmp(seen(&res, "traceparent"),
+				 "00-4bf92f3577b34da6a3ce929d0e0e4736-", 36),
+			 0);
+	ck_assert_str_ne(seen(&res, "traceparent") + 36, "00f067aa0ba902b7-01");
+	ck_assert_str_eq(seen(&res, "traceparent") + 52, "-01");
 	ck_assert_str_eq(seen(&res, "x-request-id"), req.request_id);
 	svc_client_response_cleanup(&res);
 }
