@@ -42,7 +42,8 @@ LIBSVC := $(BUILD)/libsvc.a
 	check-unit check-integration
 .DEFAULT_GOAL := all
 
-all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration
+all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration \
+	$(BUILD)/tests/mqbench
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -75,6 +76,11 @@ INTEG_OBJ := $(INTEG_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/integration: $(INTEG_OBJ) $(LIBSVC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
+
+# make bench's broker tool: its queue, and the publisher baseline.
+$(BUILD)/tests/mqbench: $(BUILD)/obj/tests/bench/mqbench.o $(LIBSVC)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The two commands, and the rest: scripts do the work, so they can install
 # packages before anything is compiled.

@@ -15,6 +15,27 @@
 #   products, reserves at inventory and writes the order with its event.
 #   Baseline: pgbench's default TPC-B-like script, 16 clients.
 #
+#   relay throughput: BENCH_RELAY_EVENTS (50,000) product.updated rows,
+#   shaped as products writes them, put into products' outbox with one
+#   INSERT ... SELECT, then products starts (OUTBOX_BATCH=BENCH_OUTBOX_BATCH,
+#   default the service's 200) and the clock runs until every row has
+#   sent_at (polled every 50 ms). A quorum queue of the bench's own
+#   (bench.relay, bound to product.updated, which no service consumes) must
+#   then hold them all; it is deleted afterwards. Printed: events/s from
+#   the process start and between the first and the last confirmed batch.
+#   Baseline: the same number of messages of the same size, published with
+#   confirms in batches of the same size by libsvc's publisher alone
+#   (build/tests/mqbench, no database) into the same kind of queue.
+#
+#   event latency: with all three services running, BENCH_LATENCY_EVENTS
+#   (500) products created through the API one at a time, 20 ms apart;
+#   per event, inventory's inbox.processed_at (its stock row committed)
+#   minus products' outbox.created_at (the producing transaction), both on
+#   the one PostgreSQL clock. Printed: p50/p99 of that, and of
+#   outbox.sent_at - created_at (the relay marks a row after the confirm, so
+#   the consumer may well be done first), against the relay's fallback poll
+#   interval (1 s): a p50 far below it shows the NOTIFY wake-up at work.
+#
 # State lives in .bench/ (its own ports), stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,10 +53,14 @@ scripts/deps.sh
 make -s -j"$(nproc)" all
 
 declare -A PIDS=()
+RELAY_QUEUE=bench.relay
+MQBENCH=build/tests/mqbench
+relay_queue_made=
 finish() {
   local s
   trap - EXIT INT TERM
   for s in "${!PIDS[@]}"; do stop_pid "${PIDS[$s]}" 30 || true; done
+  if [[ -n $relay_queue_made ]]; then "$MQBENCH" delete "$RELAY_QUEUE" || true; fi
   scripts/infra.sh stop "$STATE" >/dev/null || true
 }
 trap finish EXIT
@@ -106,6 +131,88 @@ echo "== the same with the access log on (LOG_LEVEL=info, to a file)"
 wrk_products info
 echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
 
+# --- events: relay throughput -------------------------------------------
+RELAY_N=${BENCH_RELAY_EVENTS:-50000}
+RELAY_BATCH=${BENCH_OUTBOX_BATCH:-200}
+# psql_products SQL: one value, unaligned
+psql_products() { "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" -c "$1"; }
+# queue_holds N SECONDS: waits until the bench queue holds N messages
+queue_holds() {
+  local deadline=$((SECONDS + $2)) got
+  while ((SECONDS < deadline)); do
+    got=$("$MQBENCH" count "$RELAY_QUEUE")
+    [[ $got == "$1" ]] && return 0
+    sleep 0.2
+  done
+  echo "   the queue holds $got messages, not $1" >&2
+  return 1
+}
+# The queue is the bench's own: product.updated has no consumer, so the
+# relay's messages go nowhere else.
+"$MQBENCH" delete "$RELAY_QUEUE"
+"$MQBENCH" declare "$RELAY_QUEUE" product.updated
+relay_queue_made=1
+
+# The rows: as products' product_update statement writes them (its JSON
+# rendering, a request id, a traceparent), 5 events for each seeded product.
+psql_products "
+INSERT INTO outbox (event_type, aggregate_id, data, request_id, traceparent)
+SELECT 'product.updated', p.id,
+  (SELECT row_to_json(j) FROM (SELECT p.id, p.sku, p.name, p.description,
+    p.price_cents, p.currency, p.available, p.version,
+    rfc3339(p.created_at) AS created_at,
+    rfc3339(p.updated_at) AS updated_at) j)::jsonb,
+  gen_random_uuid()::text,
+  '00-' || md5(g || '/' || p.id) || '-' || left(md5(p.id || '/' || g), 16) || '-01'
+FROM generate_series(1, $RELAY_N) g
+JOIN (SELECT *, row_number() OVER (ORDER BY created_at, id) AS rn FROM products) p
+  ON p.rn = (g - 1) % (SELECT count(*) FROM products) + 1;" >/dev/null
+psql_products "VACUUM ANALYZE outbox" >/dev/null
+# The relay's message: the envelope around data (relay_batch in outbox.c).
+body_bytes=$(psql_products "SELECT round(avg(length(data::text)))::int
+  + length('{\"id\":\"\",\"event_type\":\"product.updated\",\"source\":\"products\",\"timestamp\":\"\",\"data\":}')
+  + 36 + 27 FROM outbox WHERE sent_at IS NULL")
+
+echo "== baseline: $RELAY_N messages (${body_bytes} B) published with confirms, batches of $RELAY_BATCH, no database"
+b_out=$("$MQBENCH" publish product.updated "$RELAY_N" "$RELAY_BATCH" "$body_bytes")
+b_s=${b_out#* }
+queue_holds "$RELAY_N" 60
+b_eps=$(awk -v n="$RELAY_N" -v s="$b_s" 'BEGIN {printf "%d", n / s}')
+echo "   publisher: $b_eps msg/s (${b_s} s)"
+"$MQBENCH" delete "$RELAY_QUEUE"
+"$MQBENCH" declare "$RELAY_QUEUE" product.updated
+
+echo "== relay: $RELAY_N outbox rows, OUTBOX_BATCH=$RELAY_BATCH, publisher confirms"
+port=$(svc_port products "$HTTP_BASE")
+t0=$EPOCHREALTIME
+SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=$PRODUCTS_DATABASE_URL \
+  LOG_LEVEL=warn OUTBOX_BATCH=$RELAY_BATCH build/products >"$STATE/logs/products-relay.log" 2>&1 &
+PIDS[products]=$!
+relay_deadline=$((SECONDS + 600))
+while :; do
+  left=$(psql_products "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+  [[ $left == 0 ]] && break
+  if ((SECONDS >= relay_deadline)) || ! kill -0 "${PIDS[products]}" 2>/dev/null; then
+    echo "   $left rows still unsent; see $STATE/logs/products-relay.log" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+t1=$EPOCHREALTIME
+stop_pid "${PIDS[products]}" 30 || true
+unset 'PIDS[products]'
+queue_holds "$RELAY_N" 60
+"$MQBENCH" delete "$RELAY_QUEUE"
+relay_queue_made=
+r_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}')
+r_eps=$(awk -v n="$RELAY_N" -v s="$r_s" 'BEGIN {printf "%d", n / s}')
+# Between the first and the last batch marked sent: start-up left out.
+r_steady=$(psql_products "SELECT round(($RELAY_N - $RELAY_BATCH) /
+  extract(epoch FROM max(sent_at) - min(sent_at)))::int FROM outbox
+  WHERE event_type = 'product.updated'")
+r_ratio=$(awk -v a="$r_eps" -v b="$b_eps" 'BEGIN {printf "%.2f", a / b}')
+echo "   relay: $r_eps events/s (${r_s} s from the process start; $r_steady/s between the first and last batch); all $RELAY_N in the queue"
+
 echo "== baseline: pgbench TPC-B-like (16 clients, ${SECONDS_RUN}s)"
 tpcb_out=$("$PG_BIN/pgbench" -c 16 -j 2 -T "$SECONDS_RUN" "$BENCH_DATABASE_URL" 2>/dev/null)
 tpcb_tps=$(awk '/^tps/ {print int($3)}' <<<"$tpcb_out")
@@ -142,6 +249,52 @@ o_errors=$(grep -E '^non-2xx' <<<"$out")
 echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
 o_ratio=$(awk -v a="$o_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
 
+# --- events: end-to-end latency -----------------------------------------
+# Products created one at a time through the API while all three services
+# run: product.created goes products' outbox -> relay (woken by NOTIFY) ->
+# broker -> inventory's consumer, which commits a stock row and its inbox
+# row. Both databases live on the one server, so the clocks agree.
+LAT_N=${BENCH_LATENCY_EVENTS:-500}
+echo "== events: $LAT_N x POST /api/v1/products, 20 ms apart, until inventory's stock row"
+products_url=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
+token=$(SERVICE_PORT=$(svc_port products "$HTTP_BASE") build/products token)
+for ((i = 1; i <= LAT_N; i++)); do
+  curl -fsS -o /dev/null -X POST "$products_url/api/v1/products" \
+    -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    -d "{\"sku\":\"LAT-$i\",\"name\":\"Latency $i\",\"price_cents\":100,\"currency\":\"EUR\"}"
+  sleep 0.02
+done
+lat_deadline=$((SECONDS + 60))
+until [[ $("$PG_BIN/psql" -X -At "$INVENTORY_DATABASE_URL" -c \
+  "SELECT count(*) FROM inbox WHERE event_type = 'product.created'") -ge $LAT_N ]]; do
+  if ((SECONDS >= lat_deadline)); then
+    echo "   inventory did not consume all $LAT_N product.created events" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+# event id | created_at | sent_at (epoch seconds), and event id | processed_at
+psql_products "SELECT id, extract(epoch FROM created_at), extract(epoch FROM sent_at)
+  FROM outbox WHERE event_type = 'product.created' ORDER BY id" \
+  | LC_ALL=C sort -t'|' -k1,1 >"$STATE/lat_products"
+"$PG_BIN/psql" -X -At "$INVENTORY_DATABASE_URL" -c \
+  "SELECT event_id, extract(epoch FROM processed_at) FROM inbox
+   WHERE event_type = 'product.created'" | LC_ALL=C sort -t'|' -k1,1 >"$STATE/lat_inventory"
+LC_ALL=C join -t'|' "$STATE/lat_products" "$STATE/lat_inventory" \
+  | awk -F'|' '{printf "%.3f %.3f\n", ($4 - $2) * 1000, ($3 - $2) * 1000}' >"$STATE/lat_ms"
+# pct FILE COLUMN P: the P-th percentile, interpolated like percentile_cont
+pct() {
+  sort -n -k"$2","$2" "$1" | awk -v c="$2" -v p="$3" '
+    { v[NR] = $c }
+    END { r = 1 + (NR - 1) * p; i = int(r); f = r - i
+          printf "%.1f", v[i] + (i < NR ? (v[i + 1] - v[i]) * f : 0) }'
+}
+lat_n=$(wc -l <"$STATE/lat_ms")
+e_p50=$(pct "$STATE/lat_ms" 1 0.5) e_p99=$(pct "$STATE/lat_ms" 1 0.99)
+s_p50=$(pct "$STATE/lat_ms" 2 0.5) s_p99=$(pct "$STATE/lat_ms" 2 0.99)
+echo "   commit -> consumer committed: p50 $e_p50 ms, p99 $e_p99 ms ($lat_n events; relay poll fallback 1 s)"
+echo "   commit -> marked sent by the relay (after the confirm): p50 $s_p50 ms, p99 $s_p99 ms"
+
 ratio=$(awk -v a="$q_rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 ratio_log=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 cat <<MSG
@@ -156,4 +309,8 @@ cat <<MSG
    orders POST                     $o_rps orders/s   p50 $o_p50   p99 $o_p99
    ratio orders / TPC-B            $o_ratio
    orders peak RSS                 ${o_rss} MiB
+   publisher, confirms             $b_eps msg/s   (batches of $RELAY_BATCH, no database)
+   outbox relay                    $r_eps events/s   ($r_steady/s after start-up; OUTBOX_BATCH=$RELAY_BATCH)
+   ratio relay / publisher         $r_ratio
+   event commit -> consumed        p50 $e_p50 ms   p99 $e_p99 ms   (marked sent: p50 $s_p50 ms, p99 $s_p99 ms)
 MSG
