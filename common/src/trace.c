@@ -390,6 +390,17 @@ svc_trace_export_config_read(struct svc_trace_export_config *cfg,
 						 "10s", 1, 3600000);
 }
 
+static void
+export_free(void)
+{
+	free(ex.ring);
+	free(ex.url);
+	free(ex.service);
+	free(ex.version);
+	ex.ring = NULL;
+	ex.url = ex.service = ex.version = NULL;
+}
+
 int
 svc_trace_export_start(const struct svc_trace_export_config *cfg)
 {
@@ -425,12 +436,7 @@ svc_trace_export_start(const struct svc_trace_export_config *cfg)
 		SVC_LOG_END);
 	return SVC_OK;
 fail:
-	free(ex.ring);
-	free(ex.url);
-	free(ex.service);
-	free(ex.version);
-	ex.ring = NULL;
-	ex.url = ex.service = ex.version = NULL;
+	export_free();
 	curl_global_cleanup();
 	return SVC_ENOMEM;
 }
@@ -450,12 +456,7 @@ svc_trace_export_stop(long long deadline_ms)
 	pthread_join(ex.thread, NULL);
 	pthread_mutex_lock(&ex.lock);
 	ex.on = false;
-	free(ex.ring);
-	free(ex.url);
-	free(ex.service);
-	free(ex.version);
-	ex.ring = NULL;
-	ex.url = ex.service = ex.version = NULL;
+	export_free();
 	pthread_mutex_unlock(&ex.lock);
 	curl_global_cleanup();
 }

@@ -61,6 +61,9 @@ int spawn_service(const char *name, int port, const char *const *env,
 int stop_service(int pid);
 /* Whether the file at path contains text (polled up to ms milliseconds). */
 bool file_contains(const char *path, const char *text, int ms);
+/* Sleeps ms milliseconds: the step of a bounded poll, never a wait for
+ * something that can be polled. */
+void pause_ms(int ms);
 /* A free port for spawned services: SPARE_PORTS + i (0 <= i < 10). */
 int spare_port(int i);
 

@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "integ.h"
+#include "mq_fixture.h"
 #include "orders_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
@@ -25,14 +25,6 @@
 #define STEP_MS	  50
 #define TRACE_ID  "0af7651916cd43dd8448eb211c80319c"
 #define TRACE_HDR "traceparent: 00-" TRACE_ID "-b7ad6b7169203331-01"
-
-static void
-pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* GET inventory for product; status code, on_hand and reserved. */
 static long
@@ -133,20 +125,13 @@ create_product(char id[64])
 	http_free(r);
 }
 
+/* A connection, or the test fails. */
 static struct svc_mq *
-open_mq(enum svc_mq_role role)
+open_mq_ok(enum svc_mq_role role)
 {
-	struct svc_mq_config cfg = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "choreotest",
-	};
-	struct svc_mq *mq;
+	struct svc_mq *mq = mqf_open(role);
 
-	ck_assert_ptr_nonnull(cfg.url);
-	mq = svc_mq_open(&cfg, role);
-	ck_assert_ptr_nonnull(mq);
+	ck_assert_msg(mq != NULL, "cannot reach RABBITMQ_URL");
 	return mq;
 }
 
@@ -157,32 +142,14 @@ static void
 setup(void)
 {
 	static const char *const all[] = { "#", NULL };
-	char id[SVC_UUID_LEN + 1];
-	struct svc_mq_config cfg = { .url = getenv("RABBITMQ_URL"),
-				     .heartbeat_s = 30,
-				     .socket_timeout_ms = 5000,
-				     .app_id = "choreotest" };
-	struct svc_mq *mq = cfg.url ? svc_mq_open(&cfg, SVC_MQ_CONSUMER) : NULL;
 
-	svc_uuid_v4(id);
-	snprintf(tap, sizeof(tap), "choreotest.%.8s", id);
-	if (mq != NULL)
-		svc_mq_declare_queue(mq, tap, all, 5);
-	svc_mq_close(mq);
+	mqf_tap(tap, "choreotest", all);
 }
 
 static void
 teardown(void)
 {
-	struct svc_mq_config cfg = { .url = getenv("RABBITMQ_URL"),
-				     .heartbeat_s = 30,
-				     .socket_timeout_ms = 5000,
-				     .app_id = "choreotest" };
-	struct svc_mq *mq = cfg.url ? svc_mq_open(&cfg, SVC_MQ_CONSUMER) : NULL;
-
-	if (mq != NULL)
-		svc_mq_delete_queue(mq, tap);
-	svc_mq_close(mq);
+	mqf_untap(tap);
 }
 
 #define FLOW_MAX 64
@@ -288,7 +255,7 @@ check_message(const struct svc_mq_delivery *d, json_t *body,
 static void
 check_tap(struct flow *f, const char *trace_id)
 {
-	struct svc_mq *mq = open_mq(SVC_MQ_CONSUMER);
+	struct svc_mq *mq = open_mq_ok(SVC_MQ_CONSUMER);
 	long long end = svc_now_ms() + WAIT_MS;
 	int missing = f->n;
 
@@ -463,7 +430,7 @@ START_TEST(test_duplicate_is_noop)
 {
 	char ev[SVC_UUID_LEN + 1], ev3[SVC_UUID_LEN + 1];
 	char p1[SVC_UUID_LEN + 1], p2[SVC_UUID_LEN + 1], p3[SVC_UUID_LEN + 1];
-	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
+	struct svc_mq *pub = open_mq_ok(SVC_MQ_PUBLISHER);
 	long long oh = 0, rs = 0;
 
 	svc_uuid_v4(ev);
@@ -497,8 +464,8 @@ START_TEST(test_poison_is_dead_lettered)
 	char good[SVC_UUID_LEN + 1], product[SVC_UUID_LEN + 1], body[512];
 	const char *want[] = { garbage, empty };
 	bool seen[2] = { false, false };
-	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
-	struct svc_mq *dead = open_mq(SVC_MQ_CONSUMER);
+	struct svc_mq *pub = open_mq_ok(SVC_MQ_PUBLISHER);
+	struct svc_mq *dead = open_mq_ok(SVC_MQ_CONSUMER);
 	long long end = svc_now_ms() + WAIT_MS;
 
 	svc_uuid_v4(garbage);
@@ -565,7 +532,7 @@ is_available(const char *product)
  */
 START_TEST(test_stale_stock_event_ignored)
 {
-	struct svc_mq *pub = open_mq(SVC_MQ_PUBLISHER);
+	struct svc_mq *pub = open_mq_ok(SVC_MQ_PUBLISHER);
 	char p[64], marker[64];
 
 	create_product(p);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "integ.h"
+#include "mq_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
 #include "svc/trace.h"
@@ -23,47 +24,24 @@
 
 static char queue[64];
 
-static struct svc_mq *
-open_as(enum svc_mq_role role)
-{
-	struct svc_mq_config c = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "eventstest",
-	};
-
-	return c.url != NULL ? svc_mq_open(&c, role) : NULL;
-}
-
 static void
 setup(void)
 {
 	static const char *const all[] = { "#", NULL };
-	char id[SVC_UUID_LEN + 1];
-	struct svc_mq *mq = open_as(SVC_MQ_CONSUMER);
 
-	svc_uuid_v4(id);
-	snprintf(queue, sizeof(queue), "eventstest.%.8s", id);
-	if (mq != NULL)
-		svc_mq_declare_queue(mq, queue, all, 5);
-	svc_mq_close(mq);
+	mqf_tap(queue, "eventstest", all);
 }
 
 static void
 teardown(void)
 {
-	struct svc_mq *mq = open_as(SVC_MQ_CONSUMER);
-
-	if (mq != NULL)
-		svc_mq_delete_queue(mq, queue);
-	svc_mq_close(mq);
+	mqf_untap(queue);
 }
 
 static struct svc_mq *
 consumer(void)
 {
-	struct svc_mq *mq = open_as(SVC_MQ_CONSUMER);
+	struct svc_mq *mq = mqf_open(SVC_MQ_CONSUMER);
 
 	ck_assert_msg(mq != NULL, "cannot reach RABBITMQ_URL");
 	ck_assert_int_eq(svc_mq_consume(mq, queue, 100), SVC_OK);

@@ -17,9 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "integ.h"
+#include "mq_fixture.h"
 #include "orders_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
@@ -40,53 +40,23 @@ static atomic_int placed;
 static atomic_int stop_rc = -1;
 
 static void
-pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static struct svc_mq *
-open_mq(void)
-{
-	struct svc_mq_config c = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "outagetest",
-	};
-
-	return c.url != NULL ? svc_mq_open(&c, SVC_MQ_CONSUMER) : NULL;
-}
-
-static void
 setup(void)
 {
 	static const char *const keys[] = { "order.created", NULL };
-	char id[SVC_UUID_LEN + 1];
-	struct svc_mq *mq = open_mq();
 
-	svc_uuid_v4(id);
-	snprintf(queue, sizeof(queue), "outagetest.%.8s", id);
-	if (mq != NULL)
-		svc_mq_declare_queue(mq, queue, keys, 5);
-	svc_mq_close(mq);
+	mqf_tap(queue, "outagetest", keys);
 }
 
 static void
 teardown(void)
 {
-	struct svc_mq *mq = open_mq();
+	struct svc_mq *mq = mqf_open(SVC_MQ_CONSUMER);
 
 	/* A failed test may leave the broker stopped: later suites need it. */
-	if (mq == NULL) {
+	if (mq == NULL)
 		run_cmd(getenv("RABBITMQ_START_CMD"), NULL);
-		mq = open_mq();
-	}
-	if (mq != NULL)
-		svc_mq_delete_queue(mq, queue);
 	svc_mq_close(mq);
+	mqf_untap(queue);
 }
 
 static void *
@@ -179,7 +149,7 @@ wait_degraded(void)
 static int
 created_seen(void)
 {
-	struct svc_mq *mq = open_mq();
+	struct svc_mq *mq = mqf_open(SVC_MQ_CONSUMER);
 	bool seen[ORDERS] = { false };
 	int n = 0;
 	long long end = svc_now_ms() + 30000;

@@ -20,10 +20,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "integ.h"
+#include "mq_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
 #include "svc/util.h"
@@ -41,40 +41,21 @@ static char queue[64];
  */
 static int *spawned;
 
-static struct svc_mq *
-open_mq(void)
-{
-	struct svc_mq_config c = {
-		.url = getenv("RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "relaytest",
-	};
-
-	return c.url != NULL ? svc_mq_open(&c, SVC_MQ_CONSUMER) : NULL;
-}
-
 static void
 setup(void)
 {
 	static const char *const all[] = { "#", NULL };
-	char id[SVC_UUID_LEN + 1];
-	struct svc_mq *mq = open_mq();
 	void *p = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
 	spawned = p != MAP_FAILED ? p : NULL;
-	svc_uuid_v4(id);
-	snprintf(queue, sizeof(queue), "relaytest.%.8s", id);
-	if (mq != NULL)
-		svc_mq_declare_queue(mq, queue, all, 5);
-	svc_mq_close(mq);
+	mqf_tap(queue, "relaytest", all);
 }
 
 static void
 teardown(void)
 {
-	struct svc_mq *mq = open_mq();
+	struct svc_mq *mq = mqf_open(SVC_MQ_CONSUMER);
 
 	if (mq != NULL)
 		svc_mq_delete_queue(mq, queue);
@@ -85,14 +66,6 @@ teardown(void)
 	if (spawned != NULL)
 		munmap(spawned, 2 * sizeof(int));
 	spawned = NULL;
-}
-
-static void
-pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static PGconn *
@@ -266,7 +239,7 @@ START_TEST(test_killed_between_publish_and_mark)
 	static const char inbox_sql[] =
 		"SELECT 1 FROM inbox WHERE event_id = $1";
 	int port = spare_port(9), copies = 0, pid, status = 0;
-	struct svc_mq *mq = open_mq();
+	struct svc_mq *mq = mqf_open(SVC_MQ_CONSUMER);
 	PGconn *relay = db("RELAY_DATABASE_URL");
 	PGconn *inv = db("INVENTORY_DATABASE_URL");
 	char base[64], log1[64], log2[64];
