@@ -43,7 +43,7 @@ LIBSVC := $(BUILD)/libsvc.a
 .DEFAULT_GOAL := all
 
 all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration \
-	$(BUILD)/tests/mqbench
+	$(BUILD)/tests/mqbench $(BUILD)/tests/otlpsink
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -81,6 +81,11 @@ $(BUILD)/tests/integration: $(INTEG_OBJ) $(LIBSVC)
 $(BUILD)/tests/mqbench: $(BUILD)/obj/tests/bench/mqbench.o $(LIBSVC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# make bench's collector stand-in for the tracing cost.
+$(BUILD)/tests/otlpsink: $(BUILD)/obj/tests/bench/otlpsink.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -pthread
 
 # The two commands, and the rest: scripts do the work, so they can install
 # packages before anything is compiled.

@@ -6,8 +6,11 @@
 #   products read: wrk, GET /api/v1/products/{id}, random ids out of 10,000
 #   seeded products, keep-alive, BENCH_CONNECTIONS (64) connections for
 #   BENCH_SECONDS (10) s; baseline: pgbench -S -M prepared (16 clients).
-#   Run twice: access log off (LOG_LEVEL=warn) and on (info, to a file).
-#   Printed: both throughputs, their ratio, p50/p99, the service's peak RSS.
+#   Run three times: access log off (LOG_LEVEL=warn); the same with a span
+#   per request exported as OTLP/HTTP JSON to build/tests/otlpsink (a
+#   collector stand-in that only counts), for the cost of tracing; and
+#   with the access log on (info, to a file).
+#   Printed: the throughputs, their ratios, p50/p99, the service's peak RSS.
 #
 #   orders write: wrk, POST /api/v1/orders (one item, of one of 100 products
 #   with stock large enough),
@@ -91,10 +94,14 @@ pg_tps=$(awk '/^tps/ {print int($3)}' <<<"$pg_out")
 echo "   pgbench: $pg_tps TPS"
 
 port=$(svc_port products "$HTTP_BASE")
-# wrk_products LOG_LEVEL: starts products, measures, sets rps p50 p99 rss errors
+# wrk_products LOG_LEVEL TAG [VAR=value...]: starts products (with the extra
+# settings), measures, sets rps p50 p99 rss errors
 wrk_products() {
-  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$port DATABASE_URL=$PRODUCTS_DATABASE_URL \
-    LOG_LEVEL=$1 build/products >"$STATE/logs/products-$1.log" 2>&1 &
+  local level=$1 tag=$2
+  shift 2
+  env SERVICE_HOST=127.0.0.1 SERVICE_PORT="$port" \
+    DATABASE_URL="$PRODUCTS_DATABASE_URL" LOG_LEVEL="$level" "$@" \
+    build/products >"$STATE/logs/products-$tag.log" 2>&1 &
   PIDS[products]=$!
   wait_ready "http://127.0.0.1:$port/health/ready" 60 "${PIDS[products]}"
   # Warm up the connections and caches, then measure.
@@ -124,11 +131,23 @@ SQL
 "$PG_BIN/psql" -X -At "$PRODUCTS_DATABASE_URL" -c "SELECT id FROM products" >"$STATE/ids"
 
 echo "== products: GET /api/v1/products/{id} ($CONNS connections, ${SECONDS_RUN}s), access log off"
-wrk_products warn
+wrk_products warn plain
 echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
 q_rps=$rps q_p50=$p50 q_p99=$p99
+echo "== the same with tracing on (a span per request, exported as OTLP/HTTP JSON)"
+otlp_port=$((HTTP_BASE + 9))
+build/tests/otlpsink "$otlp_port" >"$STATE/otlpsink.out" &
+PIDS[otlpsink]=$!
+wrk_products warn traced \
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$otlp_port" \
+  OTEL_BSP_SCHEDULE_DELAY=1s
+stop_pid "${PIDS[otlpsink]}" 10 || true
+unset 'PIDS[otlpsink]'
+read -r t_exports t_spans <"$STATE/otlpsink.out" || true
+t_rps=$rps t_p50=$p50 t_p99=$p99
+echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors); collector got ${t_spans:-?} spans in ${t_exports:-?} requests"
 echo "== the same with the access log on (LOG_LEVEL=info, to a file)"
-wrk_products info
+wrk_products info logged
 echo "   products: $rps req/s, p50 $p50, p99 $p99, peak RSS ${rss} MiB ($errors)"
 
 # --- events: relay throughput -------------------------------------------
@@ -296,12 +315,14 @@ echo "   commit -> consumer committed: p50 $e_p50 ms, p99 $e_p99 ms ($lat_n even
 echo "   commit -> marked sent by the relay (after the confirm): p50 $s_p50 ms, p99 $s_p99 ms"
 
 ratio=$(awk -v a="$q_rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
+t_ratio=$(awk -v a="$t_rps" -v b="$q_rps" 'BEGIN {printf "%.2f", a / b}')
 ratio_log=$(awk -v a="$rps" -v b="$pg_tps" 'BEGIN {printf "%.2f", a / b}')
 cat <<MSG
 
 == summary
    pgbench -S -M prepared          $pg_tps TPS
    products GET by id              $q_rps req/s   p50 $q_p50   p99 $q_p99
+     with tracing exported         $t_rps req/s   p50 $t_p50   p99 $t_p99   (traced / plain: $t_ratio; target >= 0.90)
      with the access log on        $rps req/s   p50 $p50   p99 $p99
    ratio products / pgbench        $ratio  (access log on: $ratio_log; target >= 0.5, p99 < 5 ms)
    products peak RSS               ${rss} MiB
