@@ -75,6 +75,7 @@ export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
 export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
+export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
 # Lets a test restart PostgreSQL under the running services.
 export PG_RESTART_CMD="cd / && runuser -u postgres -- $PG_BIN/pg_ctl restart \
 -D $STATE/pg/data -m fast -w -s -l $STATE/pg/postgres.log >/dev/null"

@@ -5,7 +5,8 @@
  * orders server span, its client calls, the products and inventory
  * server spans they reached, and the consumer spans of order.created (at
  * inventory) and inventory.confirmed (at orders). A malformed traceparent
- * starts a new trace and fails nothing. The services export OTLP/HTTP
+ * starts a new trace and fails nothing. Every log line of the order carries
+ * its request id and trace id. The services export OTLP/HTTP
  * JSON to OTLP_PORT (scripts/test.sh); this file's receiver is a small
  * libmicrohttpd server that stores what it is sent - a stand-in for a
  * collector, which does nothing but receive.
@@ -237,11 +238,54 @@ wait_span(const char *trace, const char *service, int kind, const char *name)
 	return i;
 }
 
+/*
+ * Every log line of the order - in each service, the consumers' included -
+ * carries its request id and its trace id: lines with the one have the
+ * other, and all three services wrote some.
+ */
+static void
+check_logs(const char *rid)
+{
+	static const char *const services[] = { "products", "inventory",
+						"orders" };
+	const char *dir = env_or_fail("SERVICE_LOG_DIR");
+	char want_rid[80];
+
+	snprintf(want_rid, sizeof(want_rid), "\"request_id\":\"%s\"", rid);
+	for (int i = 0; i < 3; i++) {
+		char path[512], line[8192];
+		FILE *f;
+		int lines = 0;
+
+		snprintf(path, sizeof(path), "%s/%s.log", dir, services[i]);
+		f = fopen(path, "r");
+		ck_assert_msg(f != NULL, "cannot read %s", path);
+		while (fgets(line, sizeof(line), f) != NULL) {
+			bool has_rid = strstr(line, want_rid) != NULL;
+			bool has_trace = strstr(line, "\"trace_id\":\"" TRACE
+						      "\"") != NULL;
+
+			if (!has_rid && !has_trace)
+				continue;
+			ck_assert_msg(has_rid && has_trace,
+				      "%s: a line of the order without its "
+				      "request or trace id: %s",
+				      services[i], line);
+			lines++;
+		}
+		fclose(f);
+		ck_assert_msg(lines > 0, "%s logged nothing of the order",
+			      services[i]);
+	}
+}
+
 START_TEST(test_order_is_one_trace)
 {
 	char p[64], c[SVC_UUID_LEN + 1], body[256];
+	char rid[SVC_UUID_LEN + 1], rh[80];
 	const char *h[] = { "Content-Type: application/json",
-			    "traceparent: 00-" TRACE "-" PARENT "-01", NULL };
+			    "traceparent: 00-" TRACE "-" PARENT "-01", rh,
+			    NULL };
 	struct http_resp *r;
 	int order, idx[7];
 	int roots = 0;
@@ -249,6 +293,8 @@ START_TEST(test_order_is_one_trace)
 	ck_assert_msg(daemon_ != NULL, "no OTLP receiver on OTLP_PORT");
 	fixture_product(p, 700, "EUR", 5);
 	svc_uuid_v4(c);
+	svc_uuid_v4(rid);
+	snprintf(rh, sizeof(rh), "X-Request-ID: %s", rid);
 	snprintf(body, sizeof(body),
 		 "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":\"%s\","
 		 "\"quantity\":1}]}",
@@ -300,6 +346,7 @@ START_TEST(test_order_is_one_trace)
 	ck_assert_int_eq(rx.bad, 0);
 	pthread_mutex_unlock(&rx.lock);
 	ck_assert_int_eq(roots, 1);
+	check_logs(rid);
 }
 END_TEST
 
