@@ -20,6 +20,7 @@
 
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/retry.h"
 #include "svc/util.h"
 
@@ -44,6 +45,42 @@ struct svc_consumer {
 	struct svc_mq *mq;
 	bool logged_down;
 };
+
+/* events_consumed_total{event_type,outcome}; event types before "other" */
+#define EVENT_TYPES 64
+static struct svc_metric *consumed;
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+register_metrics(void)
+{
+	consumed = svc_metrics_counter(
+		NULL, "events_consumed_total",
+		"Deliveries handled, by event type (the routing key) and "
+		"outcome: applied, duplicate, failed (rolled back and "
+		"requeued), dead_lettered (failed on its last allowed "
+		"delivery).",
+		(const char *[]){ "event_type", "outcome", NULL },
+		EVENT_TYPES * 4);
+}
+
+/*
+ * A failure on the delivery the broker allows last (it has been returned
+ * max_redeliveries times before) is the one that dead-letters it.
+ */
+static void
+count_delivery(const struct svc_consumer *c, const struct svc_mq_delivery *d,
+	       const char *outcome)
+{
+	if (strcmp(outcome, "failed") == 0 &&
+	    d->delivery_count >= c->max_redeliveries)
+		outcome = "dead_lettered";
+	svc_metrics_inc(svc_metrics_series(
+		consumed,
+		(const char *[]){ d->routing_key != NULL ? d->routing_key : "",
+				  outcome }));
+}
 
 static const char inbox_sql[] = "INSERT INTO inbox (event_id, event_type)"
 				" VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -202,6 +239,7 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 			SVC_LOG_END);
 		if (svc_mq_reject(c->mq, d->tag, true) != SVC_OK)
 			drop_mq(c);
+		count_delivery(c, d, "failed");
 		goto out;
 	}
 	meta.id = id;
@@ -224,8 +262,10 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 			SVC_LOG_STR("error", svc_strerror(rc)), SVC_LOG_END);
 		if (svc_mq_reject(c->mq, d->tag, true) != SVC_OK)
 			drop_mq(c);
+		count_delivery(c, d, "failed");
 		goto out;
 	}
+	count_delivery(c, d, dup ? "duplicate" : "applied");
 	svc_log(SVC_LOG_DEBUG,
 		dup ? "consumer: duplicate event skipped"
 		    : "consumer: event handled",
@@ -280,6 +320,7 @@ svc_consumer_start(const struct svc_subscription *sub,
 
 	if (c == NULL)
 		return NULL;
+	pthread_once(&metrics_once, register_metrics);
 	c->sub = sub;
 	c->mq_cfg = *cfg->mq;
 	c->url = strdup(cfg->mq->url != NULL ? cfg->mq->url

@@ -142,6 +142,13 @@ int svc_res_json(struct svc_res *res, int status, json_t *body);
  * rows the database rendered as JSON.
  */
 int svc_res_raw(struct svc_res *res, int status, const char *json, size_t len);
+/*
+ * Answers status with body, which is not JSON: takes body (malloc'd, freed
+ * with the response) and borrows content_type, which must be static. On
+ * SVC_EINVAL (NULL body) nothing was taken.
+ */
+int svc_res_take(struct svc_res *res, int status, const char *content_type,
+		 char *body, size_t len);
 /* Answers with no body (204). */
 int svc_res_empty(struct svc_res *res, int status);
 /*
