@@ -73,7 +73,7 @@ export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
+export SPARE_PORTS=$((HTTP_BASE + 10)) # twelve ports for what tests spawn
 # Lets a test restart PostgreSQL under the running services.
 export PG_RESTART_CMD="cd / && runuser -u postgres -- $PG_BIN/pg_ctl restart \
 -D $STATE/pg/data -m fast -w -s -l $STATE/pg/postgres.log >/dev/null"

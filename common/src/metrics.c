@@ -442,8 +442,6 @@ series_create(struct svc_metric *m, const char *const *v, uint64_t hash)
 	m->order[n] = s;
 	atomic_store_explicit(&m->table[slot], s, memory_order_release);
 	atomic_store_explicit(&m->nseries, n + 1, memory_order_release);
-	if (n + 1 == m->cap)
-		other_series(m); /* so the full fast path finds it */
 out:
 	pthread_mutex_unlock(&m->lock);
 	return s;

@@ -61,7 +61,10 @@ int spawn_service(const char *name, int port, const char *const *env,
 int stop_service(int pid);
 /* Whether the file at path contains text (polled up to ms milliseconds). */
 bool file_contains(const char *path, const char *text, int ms);
-/* A free port for spawned services: SPARE_PORTS + i (0 <= i < 10). */
+/*
+ * A free port for spawned services and servers: SPARE_PORTS + i
+ * (0 <= i < 12).
+ */
 int spare_port(int i);
 
 Suite *products_api_suite(void);
@@ -75,6 +78,7 @@ Suite *events_suite(void);
 Suite *choreography_suite(void);
 Suite *outage_suite(void);
 Suite *relay_suite(void);
+Suite *metrics_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

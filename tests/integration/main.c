@@ -15,6 +15,7 @@ main(void)
 		mq_suite,	    events_suite,	 choreography_suite,
 		outage_suite,	    relay_suite, /* after the others: see
 						    test_relay.c */
+		metrics_suite,	 /* the counters of all that came before */
 		catalogue_suite, /* last: it reads what the others published */
 	};
 	SRunner *sr = srunner_create(NULL);
