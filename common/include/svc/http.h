@@ -12,7 +12,11 @@
  * (413, 415, 400 for malformed JSON, duplicate keys or deep nesting), the
  * handler, then the headers every response carries (X-Request-ID, the
  * security headers). Errors become RFC 9457 problem documents with an
- * `error` member and the request id.
+ * `error` member and the request id. Each request is counted in
+ * http_requests_total{method,route,status} and timed in
+ * http_request_duration_seconds{method,route}, route being the template
+ * ("unmatched" when none matched); the server keeps
+ * http_active_connections.
  */
 #ifndef SVC_HTTP_H
 #define SVC_HTTP_H
