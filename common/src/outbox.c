@@ -453,6 +453,17 @@ wait_wakeup(struct svc_outbox *ob, long long ms)
 			return true;
 		if (ob->mq != NULL && svc_mq_tick(ob->mq) != SVC_OK)
 			drop_mq(ob);
+		/*
+		 * A NOTIFY that libpq read in passing (the pending count, the
+		 * liveness check in svc_db_conn) is queued already and would
+		 * not wake poll.
+		 */
+		while (c != NULL && (note = PQnotifies(c)) != NULL) {
+			woke = true;
+			PQfreemem(note);
+		}
+		if (woke)
+			return true;
 		if (c != NULL)
 			fds[1].fd = PQsocket(c);
 		if (poll(fds, 2, (int)(left > 1000 ? 1000 : left)) < 0 &&
