@@ -42,6 +42,7 @@ struct svc_metric_series {
 	struct svc_metric *family;
 	uint64_t hash;
 	const char *values[SVC_METRICS_MAX_LABELS]; /* into text */
+	size_t lens[SVC_METRICS_MAX_LABELS];
 	char *text;
 	_Atomic uint64_t value; /* counter count, or a gauge's double bits */
 	_Atomic uint64_t sum;	/* histogram: the sum's double bits */
@@ -331,26 +332,45 @@ svc_metrics_counter_fn(struct svc_metrics *reg, const char *name,
 
 /* --- series --- */
 
-/* FNV-1a over the values, each followed by a byte no UTF-8 text has. */
+/*
+ * FNV-1a over the values, each followed by a byte no UTF-8 text has, and
+ * their lengths on the way; a value over SVC_METRICS_MAX_VALUE becomes
+ * "other". One pass over each value: this runs on every update.
+ */
 static uint64_t
-hash_values(const char *const *v, int n)
+hash_values(const char **v, size_t *len, int n)
 {
 	uint64_t h = 14695981039346656037ULL;
 
 	for (int i = 0; i < n; i++) {
-		for (const unsigned char *p = (const unsigned char *)v[i];
-		     *p != '\0'; p++)
-			h = (h ^ *p) * 1099511628211ULL;
+		const unsigned char *p = (const unsigned char *)v[i];
+		uint64_t start = h;
+		size_t l = 0;
+
+		for (; p[l] != '\0'; l++) {
+			if (l == SVC_METRICS_MAX_VALUE) {
+				v[i] = "other";
+				p = (const unsigned char *)v[i];
+				h = start;
+				l = 0;
+				for (; p[l] != '\0'; l++)
+					h = (h ^ p[l]) * 1099511628211ULL;
+				break;
+			}
+			h = (h ^ p[l]) * 1099511628211ULL;
+		}
+		len[i] = l;
 		h = (h ^ 0xff) * 1099511628211ULL;
 	}
 	return h;
 }
 
 static bool
-same_values(const struct svc_metric_series *s, const char *const *v, int n)
+same_values(const struct svc_metric_series *s, const char *const *v,
+	    const size_t *len, int n)
 {
 	for (int i = 0; i < n; i++)
-		if (strcmp(s->values[i], v[i]) != 0)
+		if (s->lens[i] != len[i] || memcmp(s->values[i], v[i], len[i]))
 			return false;
 	return true;
 }
@@ -380,6 +400,7 @@ series_new(struct svc_metric *m, const char *const *v, uint64_t hash)
 
 		memcpy(p, v[i], l + 1);
 		s->values[i] = p;
+		s->lens[i] = l;
 		p += l + 1;
 	}
 	s->family = m;
@@ -389,7 +410,8 @@ series_new(struct svc_metric *m, const char *const *v, uint64_t hash)
 
 /* Lock-free probe; *slot gets the empty slot where it would go. */
 static struct svc_metric_series *
-probe(struct svc_metric *m, const char *const *v, uint64_t hash, size_t *slot)
+probe(struct svc_metric *m, const char *const *v, const size_t *len,
+      uint64_t hash, size_t *slot)
 {
 	for (size_t i = hash & m->mask;; i = (i + 1) & m->mask) {
 		struct svc_metric_series *s = atomic_load_explicit(
@@ -399,7 +421,7 @@ probe(struct svc_metric *m, const char *const *v, uint64_t hash, size_t *slot)
 			*slot = i;
 			return NULL;
 		}
-		if (s->hash == hash && same_values(s, v, m->nlabels))
+		if (s->hash == hash && same_values(s, v, len, m->nlabels))
 			return s;
 	}
 }
@@ -421,14 +443,15 @@ other_series(struct svc_metric *m)
 
 /* The slow path: creates the series under the family's lock. */
 static struct svc_metric_series *
-series_create(struct svc_metric *m, const char *const *v, uint64_t hash)
+series_create(struct svc_metric *m, const char *const *v, const size_t *len,
+	      uint64_t hash)
 {
 	struct svc_metric_series *s;
 	size_t slot;
 	int n;
 
 	pthread_mutex_lock(&m->lock);
-	s = probe(m, v, hash, &slot);
+	s = probe(m, v, len, hash, &slot);
 	if (s != NULL)
 		goto out;
 	n = atomic_load_explicit(&m->nseries, memory_order_relaxed);
@@ -451,20 +474,17 @@ struct svc_metric_series *
 svc_metrics_series(struct svc_metric *m, const char *const *values)
 {
 	const char *v[SVC_METRICS_MAX_LABELS];
+	size_t len[SVC_METRICS_MAX_LABELS];
 	struct svc_metric_series *s;
 	uint64_t hash;
 	size_t slot;
 
 	if (m == NULL || m->table == NULL)
 		return NULL;
-	for (int i = 0; i < m->nlabels; i++) {
+	for (int i = 0; i < m->nlabels; i++)
 		v[i] = values != NULL && values[i] != NULL ? values[i] : "";
-		if (strnlen(v[i], SVC_METRICS_MAX_VALUE + 1) >
-		    SVC_METRICS_MAX_VALUE)
-			v[i] = "other";
-	}
-	hash = hash_values(v, m->nlabels);
-	s = probe(m, v, hash, &slot);
+	hash = hash_values(v, len, m->nlabels);
+	s = probe(m, v, len, hash, &slot);
 	if (s != NULL)
 		return s;
 	if (atomic_load_explicit(&m->nseries, memory_order_acquire) >= m->cap) {
@@ -472,7 +492,7 @@ svc_metrics_series(struct svc_metric *m, const char *const *values)
 		if (s != NULL)
 			return s;
 	}
-	return series_create(m, v, hash);
+	return series_create(m, v, len, hash);
 }
 
 /* --- updates --- */
