@@ -4,14 +4,22 @@
  * histogram buckets with +Inf, _sum and _count, the per-family cap that
  * folds new label sets into "other", registration rules, callback
  * families, and exact totals when many threads update and create series
- * at once. Each test uses a registry of its own; no I/O but /proc.
+ * at once, each with a registry of its own; then what libsvc records in
+ * the global one: requests by route template ("unmatched", methods
+ * folded to "other") and the circuit breaker's state. No I/O but /proc.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "svc/breaker.h"
+#include "svc/http.h"
+#include "svc/log.h"
 #include "svc/metrics.h"
 #include "unit.h"
 
@@ -368,11 +376,132 @@ START_TEST(threads_count_exactly)
 }
 END_TEST
 
+/* --- what libsvc records in the global registry --- */
+
+static int devnull = -1;
+
+/* The pipeline and the breaker log; not to the test's output. */
+static void
+quiet(void)
+{
+	devnull = open("/dev/null", O_WRONLY);
+	ck_assert_int_ge(devnull, 0);
+	svc_log_init("unit-metrics", SVC_LOG_ERROR, devnull);
+}
+
+static void
+loud(void)
+{
+	svc_log_init("svc", SVC_LOG_INFO, 1);
+	if (devnull >= 0)
+		close(devnull);
+	devnull = -1;
+}
+
+static int
+h_ok(struct svc_req *req, struct svc_res *res)
+{
+	(void)req;
+	return svc_res_json(res, 200, json_object());
+}
+
+/* The global series of family name (already registered) for values. */
+static double
+global_value(struct svc_metric *m, const char *const *values)
+{
+	return svc_metrics_value(svc_metrics_series(m, values));
+}
+
+static void
+handle(struct svc_http *http, const char *method, const char *path)
+{
+	struct svc_req *req = svc_req_new(method, path);
+	struct svc_res *res = svc_res_new();
+
+	svc_http_handle(http, req, res);
+	svc_req_free(req);
+	svc_res_free(res);
+}
+
+START_TEST(http_pipeline_counts_route_templates)
+{
+	static const struct svc_route routes[] = {
+		{ "GET", "/metrics-test/{id}", h_ok, 0 },
+		{ 0 },
+	};
+	const struct svc_http_config cfg = { .max_body = 1024,
+					     .max_json_depth = 8 };
+	struct svc_http *http = svc_http_new(routes, &cfg);
+	struct svc_metric *requests = svc_metrics_counter(
+		NULL, "http_requests_total", NULL,
+		(const char *[]){ "method", "route", "status", NULL }, 0);
+	struct svc_metric *duration = svc_metrics_histogram(
+		NULL, "http_request_duration_seconds", NULL,
+		(const char *[]){ "method", "route", NULL },
+		svc_metrics_latency_buckets, svc_metrics_latency_nbuckets, 0);
+	const char *const ok[] = { "GET", "/metrics-test/{id}", "200" };
+	const char *const head[] = { "HEAD", "/metrics-test/{id}", "200" };
+	const char *const none[] = { "GET", "unmatched", "404" };
+	const char *const odd[] = { "other", "unmatched", "404" };
+	const char *const notallowed[] = { "POST", "unmatched", "405" };
+	double ok0 = global_value(requests, ok);
+	double head0 = global_value(requests, head);
+	double none0 = global_value(requests, none);
+	double odd0 = global_value(requests, odd);
+	double na0 = global_value(requests, notallowed);
+	double dur0 = global_value(duration, ok);
+
+	ck_assert_ptr_nonnull(http);
+	ck_assert_ptr_nonnull(requests);
+	ck_assert_ptr_nonnull(duration);
+	handle(http, "GET", "/metrics-test/1");
+	handle(http, "GET", "/metrics-test/2?x=1");
+	handle(http, "HEAD", "/metrics-test/3");
+	handle(http, "GET", "/metrics-test-nothing/1");
+	handle(http, "BREW", "/coffee");
+	handle(http, "POST", "/metrics-test/1");
+	ck_assert_double_eq(global_value(requests, ok), ok0 + 2);
+	ck_assert_double_eq(global_value(requests, head), head0 + 1);
+	ck_assert_double_eq(global_value(requests, none), none0 + 1);
+	ck_assert_double_eq(global_value(requests, odd), odd0 + 1);
+	ck_assert_double_eq(global_value(requests, notallowed), na0 + 1);
+	ck_assert_double_eq(global_value(duration, ok), dur0 + 2);
+	svc_http_free(http);
+}
+END_TEST
+
+START_TEST(breaker_state_gauge_follows_transitions)
+{
+	struct svc_breaker_config cfg = { .target = "metrics-test",
+					  .failure_threshold = 1,
+					  .recovery_ms = 1 };
+	struct svc_breaker *b = svc_breaker_new(&cfg);
+	struct svc_metric *m =
+		svc_metrics_gauge(NULL, "circuit_breaker_state", NULL,
+				  (const char *[]){ "target", NULL }, 0);
+	const char *const target[] = { "metrics-test" };
+	struct timespec ms = { 0, 5 * 1000000 };
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_double_eq(global_value(m, target), 0);
+	ck_assert(svc_breaker_allow(b));
+	svc_breaker_record(b, false);
+	ck_assert_double_eq(global_value(m, target), 2); /* open */
+	nanosleep(&ms, NULL);
+	ck_assert(svc_breaker_allow(b));
+	ck_assert_double_eq(global_value(m, target), 1); /* half-open */
+	svc_breaker_record(b, true);
+	ck_assert_double_eq(global_value(m, target), 0);
+	svc_breaker_free(b);
+}
+END_TEST
+
 Suite *
 metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
 	TCase *tc = tcase_create("exposition");
+	TCase *global = tcase_create("libsvc");
 	TCase *conc = tcase_create("concurrency");
 
 	tcase_add_test(tc, counter_and_gauge_text);
@@ -384,6 +513,10 @@ metrics_suite(void)
 	tcase_add_test(tc, callback_families);
 	tcase_add_test(tc, process_metrics);
 	suite_add_tcase(s, tc);
+	tcase_add_checked_fixture(global, quiet, loud);
+	tcase_add_test(global, http_pipeline_counts_route_templates);
+	tcase_add_test(global, breaker_state_gauge_follows_transitions);
+	suite_add_tcase(s, global);
 	tcase_set_timeout(conc, 60);
 	tcase_add_test(conc, threads_count_exactly);
 	suite_add_tcase(s, conc);
