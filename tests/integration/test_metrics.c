@@ -2,7 +2,8 @@
  * test_metrics.c - GET /metrics of the three running services: promtool
  * accepts each exposition without a single lint remark, the counters move
  * with the requests they count (by route template, "unmatched" for paths
- * no route knows), and a real Prometheus server, started here on a spare
+ * no route knows), the events, outbound calls and connections of the
+ * suites before show up, and a real Prometheus server, started here on a spare
  * port, scrapes all three and answers a query with every job. The
  * Prometheus process is stopped by pid in the teardown, and dies with the
  * test process if that fails first.
@@ -44,24 +45,34 @@ scrape(const char *base)
 	return r;
 }
 
-/* The value of the sample whose name and labels are exactly series. */
-static double
-sample(const char *base, const char *series)
+/* Whether series has a sample (name and labels exactly); *v its value. */
+static bool
+has_sample(const char *base, const char *series, double *v)
 {
 	struct http_resp *r = scrape(base);
 	size_t n = strlen(series);
-	double v = 0;
+	bool found = false;
 
 	for (const char *line = r->body; line != NULL && *line != '\0';) {
 		if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-			v = strtod(line + n + 1, NULL);
+			*v = strtod(line + n + 1, NULL);
+			found = true;
 			break;
 		}
 		line = strchr(line, '\n');
 		line = line != NULL ? line + 1 : NULL;
 	}
 	http_free(r);
-	return v;
+	return found;
+}
+
+/* The value of series, 0 when it has no sample yet. */
+static double
+sample(const char *base, const char *series)
+{
+	double v = 0;
+
+	return has_sample(base, series, &v) ? v : 0;
 }
 
 START_TEST(promtool_accepts_every_service)
@@ -135,6 +146,54 @@ START_TEST(requests_are_counted_by_route_template)
 	ck_assert_double_ge(sample(base, by_id), id0 + 3);
 	ck_assert_double_ge(sample(base, none), none0 + 3);
 	ck_assert_double_ge(sample(base, count), count0 + 3);
+}
+END_TEST
+
+/*
+ * What the suites before this one did shows: events published and
+ * consumed along the choreography, the poison events of test_choreography
+ * dead-lettered on their last delivery, orders' calls to its upstreams
+ * with closed breakers, and database connections.
+ */
+START_TEST(events_calls_and_pool_are_counted)
+{
+	const char *products = env_or_fail("PRODUCTS_URL");
+	const char *inventory = env_or_fail("INVENTORY_URL");
+	const char *orders = env_or_fail("ORDERS_URL");
+	double v = 0;
+
+	ck_assert(has_sample(products,
+			     "events_published_total{event_type="
+			     "\"product.created\"}",
+			     &v));
+	ck_assert_double_gt(v, 0);
+	ck_assert(has_sample(inventory,
+			     "events_consumed_total{event_type="
+			     "\"product.created\",outcome=\"applied\"}",
+			     &v));
+	ck_assert_double_gt(v, 0);
+	ck_assert(has_sample(inventory,
+			     "events_consumed_total{event_type="
+			     "\"product.created\",outcome=\"dead_lettered\"}",
+			     &v));
+	ck_assert_double_ge(v, 2);
+	ck_assert(has_sample(inventory,
+			     "events_consumed_total{event_type="
+			     "\"product.created\",outcome=\"failed\"}",
+			     &v));
+	ck_assert_double_gt(v, 0);
+	ck_assert(has_sample(orders,
+			     "http_client_requests_total{target=\"products\","
+			     "status=\"200\"}",
+			     &v));
+	ck_assert_double_gt(v, 0);
+	ck_assert(has_sample(
+		orders, "circuit_breaker_state{target=\"inventory\"}", &v));
+	ck_assert_double_eq(v, 0);
+	ck_assert(has_sample(orders, "db_pool_connections", &v));
+	ck_assert_double_gt(v, 0);
+	ck_assert(has_sample(orders, "outbox_oldest_age_seconds", &v));
+	ck_assert_double_ge(v, 0);
 }
 END_TEST
 
@@ -330,6 +389,7 @@ metrics_suite(void)
 
 	tcase_add_test(tc, promtool_accepts_every_service);
 	tcase_add_test(tc, requests_are_counted_by_route_template);
+	tcase_add_test(tc, events_calls_and_pool_are_counted);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(prom, 120);
 	tcase_add_checked_fixture(prom, NULL, prom_teardown);
