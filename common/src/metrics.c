@@ -529,21 +529,21 @@ add_double(_Atomic uint64_t *a, double delta)
 void
 svc_metrics_inc(struct svc_metric_series *s)
 {
-	if (s != NULL)
+	if (s != NULL && s->family->kind == KIND_COUNTER)
 		atomic_fetch_add_explicit(&s->value, 1, memory_order_relaxed);
 }
 
 void
 svc_metrics_add(struct svc_metric_series *s, uint64_t n)
 {
-	if (s != NULL)
+	if (s != NULL && s->family->kind == KIND_COUNTER)
 		atomic_fetch_add_explicit(&s->value, n, memory_order_relaxed);
 }
 
 void
 svc_metrics_set(struct svc_metric_series *s, double v)
 {
-	if (s != NULL)
+	if (s != NULL && s->family->kind == KIND_GAUGE)
 		atomic_store_explicit(&s->value, bits_of(v),
 				      memory_order_relaxed);
 }
@@ -551,7 +551,7 @@ svc_metrics_set(struct svc_metric_series *s, double v)
 void
 svc_metrics_gauge_add(struct svc_metric_series *s, double delta)
 {
-	if (s != NULL)
+	if (s != NULL && s->family->kind == KIND_GAUGE)
 		add_double(&s->value, delta);
 }
 
@@ -561,7 +561,7 @@ svc_metrics_observe(struct svc_metric_series *s, double v)
 	const struct svc_metric *m;
 	int i = 0;
 
-	if (s == NULL || isnan(v))
+	if (s == NULL || isnan(v) || s->family->kind != KIND_HISTOGRAM)
 		return;
 	m = s->family;
 	while (i < m->nbounds && v > m->bounds[i])

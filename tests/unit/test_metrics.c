@@ -215,6 +215,10 @@ START_TEST(registration_rules)
 	svc_metrics_set(NULL, 1);
 	svc_metrics_observe(NULL, 1);
 	ck_assert_double_eq(svc_metrics_value(NULL), 0);
+	/* An update of the wrong type changes nothing. */
+	svc_metrics_observe(svc_metrics_series(c, NULL), 1);
+	svc_metrics_set(svc_metrics_series(c, NULL), 5);
+	ck_assert_double_eq(svc_metrics_value(svc_metrics_series(c, NULL)), 0);
 	svc_metrics_free(reg);
 	svc_metrics_free(NULL);
 }

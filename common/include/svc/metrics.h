@@ -108,6 +108,11 @@ struct svc_metric *svc_metrics_counter_fn(struct svc_metrics *reg,
 struct svc_metric_series *svc_metrics_series(struct svc_metric *m,
 					     const char *const *values);
 
+/*
+ * Updates. Each does nothing for NULL or for a series of another type (a
+ * gauge is never incremented by mistake into garbage).
+ */
+
 /* Counters: adds 1, or n. */
 void svc_metrics_inc(struct svc_metric_series *s);
 void svc_metrics_add(struct svc_metric_series *s, uint64_t n);
