@@ -73,7 +73,7 @@ export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-export SPARE_PORTS=$((HTTP_BASE + 10)) # ten ports for services tests spawn
+export SPARE_PORTS=$((HTTP_BASE + 10)) # twelve ports for what tests spawn
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
 # Lets a test restart PostgreSQL under the running services.

@@ -27,6 +27,7 @@
 #include "svc/health.h"
 #include "svc/jwt.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/migrate.h"
 #include "svc/mq.h"
 #include "svc/outbox.h"
@@ -233,12 +234,41 @@ ops_ready(struct svc_req *req, struct svc_res *res)
 	return svc_res_json(res, status, report);
 }
 
+/* Every family of the global registry, rendered at the moment. */
+static int
+ops_metrics(struct svc_req *req, struct svc_res *res)
+{
+	size_t len = 0;
+	char *text = svc_metrics_render(NULL, &len);
+
+	(void)req;
+	if (text == NULL)
+		return SVC_ENOMEM;
+	return svc_res_take(res, 200, SVC_METRICS_CONTENT_TYPE, text, len);
+}
+
 static const struct svc_route ops_routes[] = {
 	{ "GET", "/health", ops_health, SVC_ROUTE_OPS },
 	{ "GET", "/health/live", ops_live, SVC_ROUTE_OPS },
 	{ "GET", "/health/ready", ops_ready, SVC_ROUTE_OPS },
+	{ "GET", "/metrics", ops_metrics, SVC_ROUTE_OPS },
 	{ 0 },
 };
+
+/* The metrics every service has whatever it uses: who it is, its process. */
+static int
+register_metrics(const struct settings *s)
+{
+	struct svc_metric *info = svc_metrics_gauge(
+		NULL, "service_info",
+		"Always 1; the labels name the service and its version.",
+		(const char *[]){ "service", "version", NULL }, 1);
+
+	svc_metrics_set(svc_metrics_series(
+				info, (const char *[]){ s->name, SVC_VERSION }),
+			1);
+	return svc_metrics_process(NULL);
+}
 
 /* The service's routes followed by the operational ones (malloc'd). */
 static struct svc_route *
@@ -425,6 +455,8 @@ serve(const struct svc_app *app, const struct settings *s)
 		goto out;
 	}
 	if (s->trace.url != NULL && svc_trace_export_start(&s->trace) != SVC_OK)
+		goto out;
+	if (register_metrics(s) != SVC_OK)
 		goto out;
 	svc_health_register("database", svc_health_check_db, NULL, true);
 	svc_health_register("migrations", check_migrations, NULL, true);

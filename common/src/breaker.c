@@ -20,6 +20,7 @@
 
 #include "svc/config.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/util.h"
 
 struct svc_breaker {
@@ -36,9 +37,28 @@ struct svc_breaker {
 	long long (*now_ms)(void *arg);
 	void *clock_arg;
 	char *target;
+	struct svc_metric_series *gauge; /* circuit_breaker_state{target} */
 };
 
 static const char *const state_names[] = { "closed", "open", "half_open" };
+
+/*
+ * circuit_breaker_state counts up with severity - 0 closed, 1 half-open,
+ * 2 open - so an alert can say `> 0` or `== 2`; the enum's order differs.
+ */
+static const double gauge_values[] = { 0, 2, 1 };
+
+static struct svc_metric_series *
+state_gauge(const char *target)
+{
+	struct svc_metric *m = svc_metrics_gauge(
+		NULL, "circuit_breaker_state",
+		"Circuit breaker of an outbound dependency: 0 closed, "
+		"1 half-open, 2 open.",
+		(const char *[]){ "target", NULL }, 32);
+
+	return svc_metrics_series(m, (const char *[]){ target });
+}
 
 static long long
 monotonic_ms(void *arg)
@@ -101,6 +121,8 @@ svc_breaker_new(const struct svc_breaker_config *cfg)
 					      : SVC_BREAKER_DEFAULT_RECOVERY_MS;
 	b->now_ms = cfg->now_ms != NULL ? cfg->now_ms : monotonic_ms;
 	b->clock_arg = cfg->clock_arg;
+	b->gauge = state_gauge(b->target);
+	svc_metrics_set(b->gauge, gauge_values[SVC_BREAKER_CLOSED]);
 	return b;
 }
 
@@ -139,6 +161,7 @@ transition(struct svc_breaker *b, enum svc_breaker_state to, long long now)
 					      : now + b->recovery_ms,
 				      memory_order_relaxed);
 	atomic_store_explicit(&b->state, to, memory_order_release);
+	svc_metrics_set(b->gauge, gauge_values[to]);
 	svc_log(to == SVC_BREAKER_OPEN ? SVC_LOG_WARN : SVC_LOG_INFO,
 		"circuit breaker state changed",
 		SVC_LOG_STR("target", b->target),

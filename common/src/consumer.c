@@ -20,6 +20,7 @@
 
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/retry.h"
 #include "svc/trace.h"
 #include "svc/util.h"
@@ -45,6 +46,34 @@ struct svc_consumer {
 	struct svc_mq *mq;
 	bool logged_down;
 };
+
+/* events_consumed_total{event_type,outcome}; event types before "other" */
+#define EVENT_TYPES 64
+static struct svc_metric *consumed;
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+register_metrics(void)
+{
+	consumed = svc_metrics_counter(
+		NULL, "events_consumed_total",
+		"Deliveries handled, by event type (the routing key) and "
+		"outcome: applied, duplicate, failed (rolled back and "
+		"requeued), dead_lettered (failed on its last allowed "
+		"delivery).",
+		(const char *[]){ "event_type", "outcome", NULL },
+		EVENT_TYPES * 4);
+}
+
+static void
+count_delivery(const struct svc_mq_delivery *d, const char *outcome)
+{
+	svc_metrics_inc(svc_metrics_series(
+		consumed,
+		(const char *[]){ d->routing_key != NULL ? d->routing_key : "",
+				  outcome }));
+}
 
 static const char inbox_sql[] = "INSERT INTO inbox (event_id, event_type)"
 				" VALUES ($1, $2) ON CONFLICT DO NOTHING";
@@ -190,7 +219,8 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	char tp[SVC_TRACEPARENT_LEN + 1];
 	struct svc_span span;
 	/* What became of it: applied, duplicate, failed (requeued) or
-	 * dead_lettered (failed on its last allowed delivery). */
+	 * dead_lettered (failed on the last delivery the broker allows: it
+	 * has been returned max_redeliveries times before). */
 	const char *outcome = d->delivery_count >= c->max_redeliveries
 				      ? "dead_lettered"
 				      : "failed";
@@ -257,6 +287,7 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	if (svc_mq_ack(c->mq, d->tag) != SVC_OK)
 		drop_mq(c);
 out:
+	count_delivery(d, outcome);
 	svc_span_attr_str(&span, "outcome", outcome);
 	svc_span_end(&span, strcmp(outcome, "applied") != 0 &&
 				    strcmp(outcome, "duplicate") != 0);
@@ -304,6 +335,7 @@ svc_consumer_start(const struct svc_subscription *sub,
 
 	if (c == NULL)
 		return NULL;
+	pthread_once(&metrics_once, register_metrics);
 	c->sub = sub;
 	c->mq_cfg = *cfg->mq;
 	c->url = strdup(cfg->mq->url != NULL ? cfg->mq->url

@@ -20,6 +20,7 @@
 
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 
 #include <stdatomic.h>
 
@@ -82,6 +83,57 @@ static struct {
 	"%%20-c%%20idle_in_transaction_session_timeout%%3D60000"               \
 	"%%20-c%%20tcp_keepalives_idle%%3D30%%20-c%%20tcp_keepalives_interval" \
 	"%%3D10%%20-c%%20tcp_keepalives_count%%3D3"
+
+/*
+ * db_pool_* metrics. open_conns counts live PGconns of the process: the
+ * threads', the pipelines' and the background threads' alike.
+ */
+static atomic_int open_conns;
+static struct svc_metric_series *connects, *connect_failures, *batches,
+	*pipelined;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static double
+open_now(void *arg)
+{
+	(void)arg;
+	return atomic_load(&open_conns);
+}
+
+static struct svc_metric_series *
+counter(const char *name, const char *help)
+{
+	return svc_metrics_series(
+		svc_metrics_counter(NULL, name, help, NULL, 0), NULL);
+}
+
+static void
+register_metrics(void)
+{
+	svc_metrics_gauge_fn(NULL, "db_pool_connections",
+			     "Open PostgreSQL connections of the process.",
+			     open_now, NULL);
+	connects = counter("db_pool_connects_total",
+			   "PostgreSQL connections established.");
+	connect_failures =
+		counter("db_pool_connect_failures_total",
+			"PostgreSQL connection attempts that failed.");
+	batches = counter("db_pool_pipeline_batches_total",
+			  "Batches of reads sent on a pipelined connection.");
+	pipelined = counter("db_pool_pipelined_queries_total",
+			    "Reads sent in pipeline batches.");
+}
+
+/* PQfinish, and one open connection less. */
+static void
+finish_conn(struct svc_db *db)
+{
+	if (db->conn == NULL)
+		return;
+	PQfinish(db->conn);
+	db->conn = NULL;
+	atomic_fetch_sub(&open_conns, 1);
+}
 
 static _Thread_local int thread_pipe = -1;
 
@@ -192,11 +244,12 @@ log_notice(void *arg, const char *message)
 static int
 connect_db(struct svc_db *db)
 {
-	if (db->conn != NULL)
-		PQfinish(db->conn);
+	pthread_once(&metrics_once, register_metrics);
+	finish_conn(db);
 	db->prepared = false;
 	db->conn = PQconnectdb(g.conninfo);
 	if (PQstatus(db->conn) != CONNECTION_OK) {
+		svc_metrics_inc(connect_failures);
 		char msg[256];
 
 		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(db->conn));
@@ -207,6 +260,8 @@ connect_db(struct svc_db *db)
 		db->conn = NULL;
 		return SVC_EUNAVAIL;
 	}
+	atomic_fetch_add(&open_conns, 1);
+	svc_metrics_inc(connects);
 	PQsetNoticeProcessor(db->conn, log_notice, NULL);
 	return db->plain ? SVC_OK : prepare_all(db);
 }
@@ -272,8 +327,7 @@ svc_db_close(struct svc_db *db)
 		return;
 	if (db->in_registry)
 		registry_remove(db);
-	if (db->conn != NULL)
-		PQfinish(db->conn);
+	finish_conn(db);
 	free(db);
 }
 
@@ -340,8 +394,7 @@ svc_db_shutdown(void)
 		struct svc_db *db = g.all;
 
 		g.all = db->next;
-		if (db->conn != NULL)
-			PQfinish(db->conn);
+		finish_conn(db);
 		free(db);
 	}
 	g.count = 0;
@@ -561,9 +614,12 @@ run_batch(struct pipe *p, struct job *batch, struct job **again,
 	bool broken = false;
 	int rc;
 
-	for (j = batch; j != NULL && !broken; j = j->next)
+	svc_metrics_inc(batches);
+	for (j = batch; j != NULL && !broken; j = j->next) {
 		broken = !PQsendQueryPrepared(c, j->stmt, j->n, j->params, NULL,
 					      NULL, 0);
+		svc_metrics_inc(pipelined);
+	}
 	if (!broken)
 		broken = !PQpipelineSync(c);
 	for (j = batch; j != NULL; j = next) {
@@ -714,8 +770,7 @@ pipes_stop(void)
 		pthread_cond_signal(&p->wake);
 		pthread_mutex_unlock(&p->lock);
 		pthread_join(p->thread, NULL);
-		if (p->db.conn != NULL)
-			PQfinish(p->db.conn);
+		finish_conn(&p->db);
 		pthread_mutex_destroy(&p->lock);
 		pthread_cond_destroy(&p->wake);
 	}

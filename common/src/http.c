@@ -19,6 +19,7 @@
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/trace.h"
 #include "svc/util.h"
 
@@ -469,6 +470,20 @@ svc_res_json(struct svc_res *res, int status, json_t *body)
 }
 
 int
+svc_res_take(struct svc_res *res, int status, const char *content_type,
+	     char *body, size_t len)
+{
+	if (body == NULL)
+		return SVC_EINVAL;
+	res_clear_body(res);
+	res->body = body;
+	res->len = len;
+	res->status = status;
+	res->content_type = content_type;
+	return SVC_OK;
+}
+
+int
 svc_res_empty(struct svc_res *res, int status)
 {
 	res_clear_body(res);
@@ -623,7 +638,32 @@ struct svc_http {
 	struct compiled *compiled;
 	int nroutes;
 	struct svc_http_config cfg;
+	struct svc_metric *requests, *duration; /* in the global registry */
 };
+
+/*
+ * Label sets are bounded by the route table (templates, "unmatched"), the
+ * methods below and the statuses we answer; the caps only guard against
+ * a bug.
+ */
+#define REQUESTS_CAP 1000
+#define DURATION_CAP 300
+
+static void
+register_metrics(struct svc_http *http)
+{
+	http->requests = svc_metrics_counter(
+		NULL, "http_requests_total",
+		"HTTP requests answered, by method, route template and status.",
+		(const char *[]){ "method", "route", "status", NULL },
+		REQUESTS_CAP);
+	http->duration = svc_metrics_histogram(
+		NULL, "http_request_duration_seconds",
+		"Time from the request's arrival to its answer, in seconds.",
+		(const char *[]){ "method", "route", NULL },
+		svc_metrics_latency_buckets, svc_metrics_latency_nbuckets,
+		DURATION_CAP);
+}
 
 /* Splits a template into segments; false when it is malformed. */
 static bool
@@ -679,6 +719,7 @@ svc_http_new(const struct svc_route *routes, const struct svc_http_config *cfg)
 	http->routes = routes;
 	http->nroutes = n;
 	http->cfg = *cfg;
+	register_metrics(http);
 	return http;
 fail:
 	svc_http_free(http);
@@ -1007,10 +1048,46 @@ set_security_headers(struct svc_res *res)
 	svc_res_header(res, "Referrer-Policy", "no-referrer");
 }
 
-static void
-access_log(struct svc_req *req, struct svc_res *res)
+/* A method we route, or "other": clients must not grow the label set. */
+static const char *
+method_label(const char *method)
 {
-	double ms = (svc_now_s() - req->started) * 1000.0;
+	static const char *const known[] = { "GET",   "HEAD",	"POST",	  "PUT",
+					     "PATCH", "DELETE", "OPTIONS" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(method, known[i]) == 0)
+			return known[i];
+	return "other";
+}
+
+static void
+count_request(struct svc_http *http, struct svc_req *req, struct svc_res *res,
+	      double seconds)
+{
+	const char *route = req->route != NULL ? req->route : "unmatched";
+	const char *method = method_label(req->method);
+	char status[4] = "0";
+
+	/* By hand: snprintf would cost more than the rest of this. */
+	if (res->status >= 100 && res->status <= 999) {
+		status[0] = (char)('0' + res->status / 100);
+		status[1] = (char)('0' + res->status / 10 % 10);
+		status[2] = (char)('0' + res->status % 10);
+		status[3] = '\0';
+	}
+	svc_metrics_inc(svc_metrics_series(
+		http->requests, (const char *[]){ method, route, status }));
+	svc_metrics_observe(
+		svc_metrics_series(http->duration,
+				   (const char *[]){ method, route }),
+		seconds);
+}
+
+static void
+access_log(struct svc_req *req, struct svc_res *res, double seconds)
+{
+	double ms = seconds * 1000.0;
 	enum svc_log_level level =
 		res->status >= 500 ? SVC_LOG_ERROR : SVC_LOG_INFO;
 
@@ -1046,6 +1123,7 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 {
 	const char *rid = svc_req_header(req, "X-Request-ID");
 	const struct svc_route *r = NULL;
+	double elapsed;
 	int rc;
 
 	if (rid != NULL && request_id_ok(rid))
@@ -1103,7 +1181,9 @@ out:
 		svc_res_header(res, "Content-Type", res->content_type);
 	svc_res_header(res, "X-Request-ID", req->request_id);
 	set_security_headers(res);
-	access_log(req, res);
+	elapsed = svc_now_s() - req->started;
+	count_request(http, req, res, elapsed);
+	access_log(req, res, elapsed);
 	/* Probes and scrapes are not worth a span each. */
 	if (r == NULL || !(r->flags & SVC_ROUTE_OPS))
 		end_span(req, res);

@@ -22,6 +22,7 @@
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 
 struct svc_server {
 	struct MHD_Daemon *daemon;
@@ -30,6 +31,7 @@ struct svc_server {
 	atomic_int in_flight;
 	atomic_bool quiesced;
 	MHD_socket listen_fd;
+	struct svc_metric_series *connections; /* http_active_connections */
 };
 
 static enum MHD_Result
@@ -162,6 +164,21 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
+/* Open client connections, keep-alive ones idle between requests too. */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+	      enum MHD_ConnectionNotificationCode code)
+{
+	struct svc_server *srv = cls;
+
+	(void)conn;
+	(void)socket_context;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+		svc_metrics_gauge_add(srv->connections, 1);
+	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+		svc_metrics_gauge_add(srv->connections, -1);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
 
@@ -201,6 +218,10 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
 	srv->listen_fd = MHD_INVALID_SOCKET;
+	srv->connections = svc_metrics_series(
+		svc_metrics_gauge(NULL, "http_active_connections",
+				  "Open client connections.", NULL, 0),
+		NULL);
 	srv->daemon = MHD_start_daemon(
 		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
@@ -213,7 +234,9 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+		MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		svc_log(SVC_LOG_ERROR, "cannot listen",
 			SVC_LOG_STR("host", cfg->host),

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@
 #include "svc/err.h"
 #include "svc/health.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/retry.h"
 #include "svc/trace.h"
 #include "svc/util.h"
@@ -34,6 +36,23 @@
 #define BACKOFF_BASE  100
 #define BACKOFF_CAP   5000
 #define UUID_ARRAY_SZ (SVC_UUID_LEN + 1)
+#define EVENT_TYPES   64   /* event_type label values before "other" */
+#define COUNT_IDLE_MS 250  /* pending counted at most this often when idle */
+#define COUNT_BUSY_MS 1000 /* ... and while rows keep coming */
+
+/*
+ * What the relay last counted of the unsent rows, for the outbox_pending
+ * and outbox_oldest_age_seconds gauges: a scrape reads these and never
+ * queries the database. Process-wide, so a relay that stopped leaves no
+ * dangling pointer behind; -1 until a relay counted.
+ */
+static struct {
+	atomic_llong pending;
+	atomic_llong oldest_ms;	 /* age of the oldest, when counted */
+	atomic_llong counted_at; /* svc_now_ms() of that count */
+} seen = { -1, 0, 0 };
+
+static struct svc_metric *published; /* events_published_total */
 
 struct svc_outbox {
 	struct svc_mq_config mq_cfg;
@@ -48,6 +67,7 @@ struct svc_outbox {
 	struct svc_db *db;
 	struct svc_mq *mq;
 	bool db_logged_down, mq_logged_down;
+	long long counted_at; /* the last count_pending() */
 };
 
 static const char claim_sql[] =
@@ -62,6 +82,74 @@ static const char mark_sql[] =
 static const char pending_sql[] =
 	"SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() -"
 	" min(created_at)), 0) FROM outbox WHERE sent_at IS NULL";
+
+static double
+pending_now(void *arg)
+{
+	long long n = atomic_load(&seen.pending);
+
+	(void)arg;
+	return n < 0 ? NAN : (double)n;
+}
+
+/* The counted age, plus the time since: unsent rows only get older. */
+static double
+oldest_now(void *arg)
+{
+	long long n = atomic_load(&seen.pending);
+
+	(void)arg;
+	if (n <= 0)
+		return n < 0 ? NAN : 0;
+	return (double)(atomic_load(&seen.oldest_ms) + svc_now_ms() -
+			atomic_load(&seen.counted_at)) /
+	       1000.0;
+}
+
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+register_metrics(void)
+{
+	svc_metrics_gauge_fn(NULL, "outbox_pending",
+			     "Outbox rows not yet confirmed by the broker, as "
+			     "last counted by the relay.",
+			     pending_now, NULL);
+	svc_metrics_gauge_fn(NULL, "outbox_oldest_age_seconds",
+			     "Age of the oldest unsent outbox row in seconds "
+			     "(0 when none).",
+			     oldest_now, NULL);
+	published = svc_metrics_counter(
+		NULL, "events_published_total",
+		"Events the broker confirmed, by event type.",
+		(const char *[]){ "event_type", NULL }, EVENT_TYPES);
+}
+
+/*
+ * Counts the unsent rows on the relay's own connection, outside any
+ * transaction, when the last count is older than COUNT_IDLE_MS (the relay
+ * is idle) or COUNT_BUSY_MS.
+ */
+static void
+count_pending(struct svc_outbox *ob, bool idle)
+{
+	long long now = svc_now_ms();
+	PGconn *c = ob->db != NULL ? svc_db_conn(ob->db) : NULL;
+	PGresult *r;
+
+	if (c == NULL ||
+	    now - ob->counted_at < (idle ? COUNT_IDLE_MS : COUNT_BUSY_MS))
+		return;
+	ob->counted_at = now;
+	r = PQexec(c, pending_sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		atomic_store(&seen.oldest_ms,
+			     (long long)(atof(PQgetvalue(r, 0, 1)) * 1000.0));
+		atomic_store(&seen.counted_at, now);
+		atomic_store(&seen.pending, atoll(PQgetvalue(r, 0, 0)));
+	}
+	PQclear(r);
+}
 
 static long long
 backoff_ms(int attempt)
@@ -317,6 +405,11 @@ relay_batch(struct svc_outbox *ob, const char *source)
 commit:
 	if (!sql_ok(c, "COMMIT"))
 		goto db_fail;
+	for (int i = 0; i < sent; i++)
+		if (cs.acked[i])
+			svc_metrics_inc(svc_metrics_series(
+				published,
+				(const char *[]){ PQgetvalue(r, i, 1) }));
 	if (rc == SVC_EUNAVAIL)
 		drop_mq(ob);
 	goto out;
@@ -360,6 +453,17 @@ wait_wakeup(struct svc_outbox *ob, long long ms)
 			return true;
 		if (ob->mq != NULL && svc_mq_tick(ob->mq) != SVC_OK)
 			drop_mq(ob);
+		/*
+		 * A NOTIFY that libpq read in passing (the pending count, the
+		 * liveness check in svc_db_conn) is queued already and would
+		 * not wake poll.
+		 */
+		while (c != NULL && (note = PQnotifies(c)) != NULL) {
+			woke = true;
+			PQfreemem(note);
+		}
+		if (woke)
+			return true;
 		if (c != NULL)
 			fds[1].fd = PQsocket(c);
 		if (poll(fds, 2, (int)(left > 1000 ? 1000 : left)) < 0 &&
@@ -398,6 +502,8 @@ relay_main(void *arg)
 		rc = connect_both(ob);
 		if (rc == SVC_OK)
 			rc = relay_batch(ob, source);
+		if (rc >= 0)
+			count_pending(ob, rc == 0);
 		if (rc > 0) {
 			attempt = 0;
 			continue;
@@ -427,6 +533,7 @@ svc_outbox_start(const struct svc_outbox_config *cfg)
 
 	if (ob == NULL)
 		return NULL;
+	pthread_once(&metrics_once, register_metrics);
 	ob->pipe[0] = ob->pipe[1] = -1;
 	ob->mq_cfg = *cfg->mq;
 	ob->url = strdup(cfg->mq->url != NULL ? cfg->mq->url

@@ -17,6 +17,7 @@
 #include "svc/config.h"
 #include "svc/err.h"
 #include "svc/log.h"
+#include "svc/metrics.h"
 #include "svc/util.h"
 
 struct svc_upstream {
@@ -26,6 +27,9 @@ struct svc_upstream {
 	struct svc_retry_policy retry;
 	long long deadline_ms;
 	long long attempt_timeout_ms;
+	/* http_client_requests_total{target,status} and the duration */
+	struct svc_metric *calls;
+	struct svc_metric_series *duration, *refused, *timeout, *error;
 };
 
 void
@@ -59,6 +63,48 @@ svc_upstream_config_read(const char *name, const char *url_key,
 	cfg->attempt_timeout_ms = svc_config_duration_ms(key, "1s", 10, 600000);
 }
 
+/* The series that need no lookup per call are found here, once. */
+static void
+register_metrics(struct svc_upstream *u)
+{
+	struct svc_metric *hist = svc_metrics_histogram(
+		NULL, "http_client_request_duration_seconds",
+		"Outbound HTTP calls (each attempt), time to the answer or "
+		"the failure, in seconds.",
+		(const char *[]){ "target", NULL }, svc_metrics_latency_buckets,
+		svc_metrics_latency_nbuckets, 32);
+
+	u->calls = svc_metrics_counter(
+		NULL, "http_client_requests_total",
+		"Outbound HTTP calls (each attempt), by target and status: the "
+		"HTTP status, or error, timeout, circuit_open.",
+		(const char *[]){ "target", "status", NULL }, 200);
+	u->duration = svc_metrics_series(hist, (const char *[]){ u->name });
+	u->refused = svc_metrics_series(
+		u->calls, (const char *[]){ u->name, "circuit_open" });
+	u->timeout = svc_metrics_series(u->calls,
+					(const char *[]){ u->name, "timeout" });
+	u->error = svc_metrics_series(u->calls,
+				      (const char *[]){ u->name, "error" });
+}
+
+static void
+count_call(struct svc_upstream *u, int rc, long status, double seconds)
+{
+	char code[16];
+
+	svc_metrics_observe(u->duration, seconds);
+	if (rc == SVC_ETIMEOUT) {
+		svc_metrics_inc(u->timeout);
+	} else if (rc != SVC_OK) {
+		svc_metrics_inc(u->error);
+	} else {
+		snprintf(code, sizeof(code), "%ld", status);
+		svc_metrics_inc(svc_metrics_series(
+			u->calls, (const char *[]){ u->name, code }));
+	}
+}
+
 struct svc_upstream *
 svc_upstream_new(const struct svc_upstream_config *cfg)
 {
@@ -82,6 +128,7 @@ svc_upstream_new(const struct svc_upstream_config *cfg)
 	u->deadline_ms = cfg->deadline_ms > 0 ? cfg->deadline_ms : 2000;
 	u->attempt_timeout_ms =
 		cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : 1000;
+	register_metrics(u);
 	return u;
 }
 
@@ -108,16 +155,21 @@ attempt(void *arg, long long deadline_ms, long *http_status)
 {
 	struct attempt *a = arg;
 	long long left = deadline_ms - svc_now_ms();
+	double started;
 	int rc;
 
-	if (!svc_breaker_allow(a->u->breaker))
+	if (!svc_breaker_allow(a->u->breaker)) {
+		svc_metrics_inc(a->u->refused);
 		return SVC_ECIRCUIT;
+	}
 	svc_client_response_cleanup(a->out);
 	/* Each attempt has its own timeout, never past the chain's deadline. */
 	if (left > a->u->attempt_timeout_ms)
 		left = a->u->attempt_timeout_ms;
 	a->creq.timeout_ms = left > 0 ? left : 1;
+	started = svc_now_s();
 	rc = svc_client_do(&a->creq, a->out);
+	count_call(a->u, rc, a->out->status, svc_now_s() - started);
 	*http_status = a->out->status;
 	svc_breaker_record(a->u->breaker, rc == SVC_OK && a->out->status < 500);
 	if (rc != SVC_OK)

@@ -64,7 +64,10 @@ bool file_contains(const char *path, const char *text, int ms);
 /* Sleeps ms milliseconds: the step of a bounded poll, never a wait for
  * something that can be polled. */
 void pause_ms(int ms);
-/* A free port for spawned services: SPARE_PORTS + i (0 <= i < 10). */
+/*
+ * A free port for spawned services and servers: SPARE_PORTS + i
+ * (0 <= i < 12).
+ */
 int spare_port(int i);
 
 Suite *products_api_suite(void);
@@ -79,6 +82,7 @@ Suite *choreography_suite(void);
 Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
+Suite *metrics_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

@@ -23,6 +23,8 @@ main(void)
 		outage_suite,
 		/* after the others: see test_relay.c */
 		relay_suite,
+		/* the counters of all that came before */
+		metrics_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};

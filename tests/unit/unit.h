@@ -20,5 +20,6 @@ Suite *breaker_suite(void);
 Suite *retry_suite(void);
 Suite *client_suite(void);
 Suite *trace_suite(void);
+Suite *metrics_suite(void);
 
 #endif

@@ -27,7 +27,10 @@
 #define SVC_BREAKER_DEFAULT_FAILURES	5
 #define SVC_BREAKER_DEFAULT_RECOVERY_MS 30000
 
-/* The numeric values are what a metrics gauge exports. */
+/*
+ * The gauge circuit_breaker_state{target} exports 0 closed, 1 half-open,
+ * 2 open (by severity), not these values.
+ */
 enum svc_breaker_state {
 	SVC_BREAKER_CLOSED = 0,
 	SVC_BREAKER_OPEN = 1,

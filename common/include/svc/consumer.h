@@ -13,8 +13,11 @@
  * requeue, so the quorum queue's delivery limit dead-letters a poison
  * message to "<queue>.dead" after CONSUMER_MAX_REDELIVERIES returns; no
  * event is ever acked away unapplied. The connection is reopened with a
- * jittered backoff, and the queue declared and consumed again. This is not
- * publishing (the outbox relay) nor the AMQP wrapper (svc/mq.h).
+ * jittered backoff, and the queue declared and consumed again. Every
+ * delivery is counted in events_consumed_total{event_type,outcome}: applied,
+ * duplicate, failed (requeued), or dead_lettered (failed on the last
+ * delivery the broker allows). This is not publishing (the outbox relay)
+ * nor the AMQP wrapper (svc/mq.h).
  */
 #ifndef SVC_CONSUMER_H
 #define SVC_CONSUMER_H

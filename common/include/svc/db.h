@@ -13,6 +13,10 @@
  * Reads (SVC_DB_IDEMPOTENT statements outside a transaction) can instead go
  * through a few shared connections in pipeline mode, which batch the reads
  * of all threads into one round trip (svc_db_config.pipelines).
+ *
+ * Metrics: db_pool_connections (live connections of the process),
+ * db_pool_connects_total, db_pool_connect_failures_total,
+ * db_pool_pipeline_batches_total and db_pool_pipelined_queries_total.
  */
 #ifndef SVC_DB_H
 #define SVC_DB_H

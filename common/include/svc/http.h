@@ -12,7 +12,11 @@
  * (413, 415, 400 for malformed JSON, duplicate keys or deep nesting), the
  * handler, then the headers every response carries (X-Request-ID, the
  * security headers). Errors become RFC 9457 problem documents with an
- * `error` member and the request id.
+ * `error` member and the request id. Each request is counted in
+ * http_requests_total{method,route,status} and timed in
+ * http_request_duration_seconds{method,route}, route being the template
+ * ("unmatched" when none matched); the server keeps
+ * http_active_connections.
  */
 #ifndef SVC_HTTP_H
 #define SVC_HTTP_H
@@ -142,6 +146,13 @@ int svc_res_json(struct svc_res *res, int status, json_t *body);
  * rows the database rendered as JSON.
  */
 int svc_res_raw(struct svc_res *res, int status, const char *json, size_t len);
+/*
+ * Answers status with body, which is not JSON: takes body (malloc'd, freed
+ * with the response) and borrows content_type, which must be static. On
+ * SVC_EINVAL (NULL body) nothing was taken.
+ */
+int svc_res_take(struct svc_res *res, int status, const char *content_type,
+		 char *body, size_t len);
 /* Answers with no body (204). */
 int svc_res_empty(struct svc_res *res, int status);
 /*

@@ -12,7 +12,10 @@
  * a row written outside a request has neither, and gets the event id as
  * x-request-id and a trace derived from the event id (stable across
  * re-sends). Writing the rows is the services' business (same statement as
- * the change); this is not a consumer.
+ * the change); this is not a consumer. Metrics: events_published_total
+ * {event_type} per confirmed row, and outbox_pending and
+ * outbox_oldest_age_seconds from the relay's own periodic count, so a
+ * scrape never queries the database.
  */
 #ifndef SVC_OUTBOX_H
 #define SVC_OUTBOX_H

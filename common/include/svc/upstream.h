@@ -8,7 +8,10 @@
  * by the breaker: an answer below 500 is a success (the dependency works,
  * even when it says 404 or 409), a transport failure or a 5xx is a
  * failure. While the circuit is open a call fails at once with
- * SVC_ECIRCUIT, touching no socket.
+ * SVC_ECIRCUIT, touching no socket. Each attempt is counted in
+ * http_client_requests_total{target,status} (status: the HTTP status,
+ * timeout, error or circuit_open) and timed in
+ * http_client_request_duration_seconds{target}; target is the name.
  */
 #ifndef SVC_UPSTREAM_H
 #define SVC_UPSTREAM_H
