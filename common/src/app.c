@@ -256,6 +256,20 @@ static const struct svc_route ops_routes[] = {
 };
 
 /* The metrics every service has whatever it uses: who it is, its process. */
+static double
+spans_exported(void *arg)
+{
+	(void)arg;
+	return (double)svc_trace_exported_total();
+}
+
+static double
+spans_dropped(void *arg)
+{
+	(void)arg;
+	return (double)svc_trace_dropped_total();
+}
+
 static int
 register_metrics(const struct settings *s)
 {
@@ -267,6 +281,16 @@ register_metrics(const struct settings *s)
 	svc_metrics_set(svc_metrics_series(
 				info, (const char *[]){ s->name, SVC_VERSION }),
 			1);
+	if (s->trace.url != NULL) {
+		svc_metrics_counter_fn(NULL, "otel_spans_exported_total",
+				       "Spans the collector accepted.",
+				       spans_exported, NULL);
+		svc_metrics_counter_fn(
+			NULL, "otel_spans_dropped_total",
+			"Spans dropped: the export queue was full, or the "
+			"collector did not take their batch.",
+			spans_dropped, NULL);
+	}
 	return svc_metrics_process(NULL);
 }
 
