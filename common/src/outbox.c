@@ -266,23 +266,45 @@ on_confirm(void *arg, uint64_t tag, enum svc_mq_outcome o)
 }
 
 /*
- * The traceparent of an event written outside any request (a sweeper, a
- * retrier): a trace of its own, derived from the event id - its 32 hex
- * digits as the trace id, the last 16 as the span id - so that a re-send
- * carries the same one.
+ * The trace of an event written outside any request (a sweeper, a
+ * retrier): one of its own, derived from the event id - its 32 hex digits
+ * as the trace id, the last 16 as the span id - so that a re-send carries
+ * the same one.
  */
 static void
-event_traceparent(const char *id, char out[SVC_TRACEPARENT_LEN + 1])
+event_trace(const char *id, struct svc_trace *t)
 {
-	char hex[SVC_TRACE_ID_LEN + 1];
 	size_t n = 0;
 
 	for (const char *p = id; *p != '\0' && n < SVC_TRACE_ID_LEN; p++)
 		if (*p != '-')
-			hex[n++] = *p;
-	hex[n] = '\0';
-	snprintf(out, SVC_TRACEPARENT_LEN + 1, "00-%s-%s-01", hex,
-		 hex + SVC_TRACE_ID_LEN - SVC_SPAN_ID_LEN);
+			t->trace_id[n++] = *p;
+	t->trace_id[n] = '\0';
+	snprintf(t->span_id, sizeof(t->span_id), "%s",
+		 t->trace_id + SVC_TRACE_ID_LEN - SVC_SPAN_ID_LEN);
+	t->parent_id[0] = '\0';
+	t->flags = 0x01;
+}
+
+/*
+ * The producer span of one message: under the span that wrote the row (or
+ * the root of the event's own trace), so the consumer's span hangs under
+ * the broker hop. It covers the publish; the confirm is per batch.
+ */
+static void
+producer_span(struct svc_span *span, const char *id, const char *type,
+	      const char *row_traceparent)
+{
+	bool own = !svc_trace_valid(row_traceparent);
+
+	svc_span_begin(span, own ? NULL : row_traceparent, SVC_SPAN_PRODUCER,
+		       NULL);
+	if (own)
+		event_trace(id, &span->ctx);
+	svc_span_name(span, "%s publish", type);
+	svc_span_attr_str(span, "messaging.system", "rabbitmq");
+	svc_span_attr_str(span, "messaging.destination.name", SVC_MQ_EXCHANGE);
+	svc_span_attr_str(span, "messaging.message.id", id);
 }
 
 static int
@@ -294,6 +316,7 @@ publish_row(struct svc_outbox *ob, PGresult *r, int i, const char *source,
 	char *body = NULL;
 	struct svc_mq_message m = { 0 };
 	char tp[SVC_TRACEPARENT_LEN + 1];
+	struct svc_span span;
 	int rc = SVC_ENOMEM, len;
 
 	if (etype == NULL)
@@ -312,13 +335,13 @@ publish_row(struct svc_outbox *ob, PGresult *r, int i, const char *source,
 	m.body = body;
 	m.len = (size_t)len;
 	m.request_id = PQgetisnull(r, i, 2) ? id : PQgetvalue(r, i, 2);
-	m.traceparent = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
-	if (m.traceparent == NULL || m.traceparent[0] == '\0') {
-		event_traceparent(id, tp);
-		m.traceparent = tp;
-	}
+	producer_span(&span, id, type,
+		      PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3));
+	svc_trace_format(&span.ctx, tp);
+	m.traceparent = tp;
 	m.timestamp = atoll(PQgetvalue(r, i, 4));
 	rc = svc_mq_publish(ob->mq, &m, tag);
+	svc_span_end(&span, rc != SVC_OK);
 out:
 	free(etype);
 	free(body);

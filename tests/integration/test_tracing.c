@@ -3,8 +3,9 @@
  * a traceparent yields spans from products, inventory and orders that
  * share its trace id and form one tree under the caller's span - the
  * orders server span, its client calls, the products and inventory
- * server spans they reached, and the consumer spans of order.created (at
- * inventory) and inventory.confirmed (at orders). A malformed traceparent
+ * server spans they reached, the relays' publish spans and, under them,
+ * the consumer spans of order.created (at inventory) and
+ * inventory.confirmed (at orders). A malformed traceparent
  * starts a new trace and fails nothing. Every log line of the order carries
  * its request id and trace id. The services export OTLP/HTTP
  * JSON to OTLP_PORT (scripts/test.sh); this file's receiver is a small
@@ -287,7 +288,7 @@ START_TEST(test_order_is_one_trace)
 			    "traceparent: 00-" TRACE "-" PARENT "-01", rh,
 			    NULL };
 	struct http_resp *r;
-	int order, idx[7];
+	int order, idx[9];
 	int roots = 0;
 
 	ck_assert_msg(daemon_ != NULL, "no OTLP receiver on OTLP_PORT");
@@ -318,16 +319,23 @@ START_TEST(test_order_is_one_trace)
 			   "order.created process");
 	idx[6] = wait_span(TRACE, "orders", SVC_SPAN_CONSUMER,
 			   "inventory.confirmed process");
-	for (int i = 1; i < 7; i++)
+	idx[7] = wait_span(TRACE, "orders", SVC_SPAN_PRODUCER,
+			   "order.created publish");
+	idx[8] = wait_span(TRACE, "inventory", SVC_SPAN_PRODUCER,
+			   "inventory.confirmed publish");
+	for (int i = 1; i < 9; i++)
 		ck_assert_msg(idx[i] >= 0, "span %d of the order missing", i);
-	/* The tree: the calls under the order, the servers under the calls,
-	 * the consumers under the spans that wrote their events. */
+	/* The tree: the calls under the order, the servers under the calls;
+	 * each event's publish under the span that wrote it, its consumer
+	 * under the publish - across the broker. */
 	ck_assert_str_eq(rx.spans[idx[1]].parent, rx.spans[order].id);
 	ck_assert_str_eq(rx.spans[idx[2]].parent, rx.spans[order].id);
 	ck_assert_str_eq(rx.spans[idx[3]].parent, rx.spans[idx[1]].id);
 	ck_assert_str_eq(rx.spans[idx[4]].parent, rx.spans[idx[2]].id);
-	ck_assert_str_eq(rx.spans[idx[5]].parent, rx.spans[order].id);
-	ck_assert_str_eq(rx.spans[idx[6]].parent, rx.spans[idx[5]].id);
+	ck_assert_str_eq(rx.spans[idx[7]].parent, rx.spans[order].id);
+	ck_assert_str_eq(rx.spans[idx[5]].parent, rx.spans[idx[7]].id);
+	ck_assert_str_eq(rx.spans[idx[8]].parent, rx.spans[idx[5]].id);
+	ck_assert_str_eq(rx.spans[idx[6]].parent, rx.spans[idx[8]].id);
 	/* And every span of the trace hangs off it: one root, the caller. */
 	pthread_mutex_lock(&rx.lock);
 	for (int i = 0; i < rx.n; i++) {
