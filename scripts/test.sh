@@ -27,6 +27,7 @@ make -s -j"$(nproc)" BUILD="$BUILD" SAN="${SAN:-}" all
 
 echo "== unit tests"
 "$BUILD/tests/unit"
+echo "== prometheus rules"; scripts/check-rules.sh
 
 declare -A PIDS=()
 status=0
