@@ -11,11 +11,11 @@
 #include "svc/trace.h"
 
 #include <curl/curl.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +24,8 @@
 #include "svc/err.h"
 #include "svc/log.h"
 #include "svc/util.h"
+
+static long long now_ns(void);
 
 static bool
 lower_hex(char c)
@@ -62,23 +64,59 @@ svc_trace_valid(const char *s)
 	return true;
 }
 
+/*
+ * Ids need to be unpredictable enough not to collide, not secret: a
+ * per-thread xoshiro256** seeded from the CSPRNG once, instead of a
+ * RAND_bytes call per id on every request.
+ */
+static _Thread_local uint64_t rng[4];
+static _Thread_local bool rng_seeded;
+
+static uint64_t
+rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t
+next_random(void)
+{
+	uint64_t r, t;
+
+	if (!rng_seeded) {
+		if (svc_random_bytes(rng, sizeof(rng)) != SVC_OK)
+			rng[0] = (uint64_t)now_ns() | 1; /* no entropy at all */
+		rng_seeded = true;
+	}
+	r = rotl(rng[1] * 5, 7) * 9;
+	t = rng[1] << 17;
+	rng[2] ^= rng[0];
+	rng[3] ^= rng[1];
+	rng[1] ^= rng[2];
+	rng[0] ^= rng[3];
+	rng[2] ^= t;
+	rng[3] = rotl(rng[3], 45);
+	return r;
+}
+
 /* n random bytes as 2n lower-case hex digits, never all zero. */
 static void
 random_hex(char *out, size_t n)
 {
 	static const char digits[] = "0123456789abcdef";
-	unsigned char b[16];
-	bool zero = true;
+	uint64_t v = 0;
 
-	while (zero) {
-		if (svc_random_bytes(b, n) != SVC_OK)
-			memset(b, 0x5a, n); /* unreachable in practice */
-		for (size_t i = 0; i < n; i++)
-			zero = zero && b[i] == 0;
-	}
 	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 0xf];
+		unsigned b;
+
+		if (i % 8 == 0)
+			do
+				v = next_random();
+			while (v == 0);
+		b = (unsigned)(v & 0xff);
+		v >>= 8;
+		out[2 * i] = digits[b >> 4];
+		out[2 * i + 1] = digits[b & 0xf];
 	}
 	out[2 * n] = '\0';
 }
@@ -203,65 +241,181 @@ svc_span_end(struct svc_span *s, bool error)
 	pthread_mutex_unlock(&ex.lock);
 }
 
-static json_t *
-kv_str(const char *key, const char *value)
+/*
+ * The export request is written straight into one growing buffer: at
+ * thousands of spans a second, building a jansson tree for each costs
+ * more than the request it describes.
+ */
+struct jbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void
+jb_put(struct jbuf *b, const char *s, size_t n)
 {
-	return json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue",
-			 value);
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
 }
 
-static json_t *
-span_json(const struct svc_span *s)
+static void
+jb_lit(struct jbuf *b, const char *s)
 {
-	char start[24], end[24];
-	json_t *attrs = json_array(), *o;
+	jb_put(b, s, strlen(s));
+}
 
-	snprintf(start, sizeof(start), "%lld", s->start_ns);
-	snprintf(end, sizeof(end), "%lld", s->end_ns);
+/* Length of the valid UTF-8 sequence at s, or 0. */
+static size_t
+utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xf0 && s[0] <= 0xf4	  ? 4
+		   : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+		   : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+						  : 0;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* s as a JSON string; invalid UTF-8 bytes become U+FFFD. */
+static void
+jb_str(struct jbuf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+
+	jb_put(b, "\"", 1);
+	while (*p != '\0') {
+		size_t run = 0, n;
+
+		while (p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
+		       p[run] != '\\')
+			run++;
+		jb_put(b, (const char *)p, run);
+		p += run;
+		if (*p == '\0')
+			break;
+		if (*p == '"' || *p == '\\') {
+			char esc[2] = { '\\', (char)*p++ };
+
+			jb_put(b, esc, 2);
+		} else if (*p < 0x20) {
+			char esc[6] = { '\\', 'u',	    '0',
+					'0',  hex[*p >> 4], hex[*p & 0xf] };
+
+			jb_put(b, esc, 6);
+			p++;
+		} else if ((n = utf8_seq(p)) > 0) {
+			jb_put(b, (const char *)p, n);
+			p += n;
+		} else {
+			jb_lit(b, "\xef\xbf\xbd");
+			p++;
+		}
+	}
+	jb_put(b, "\"", 1);
+}
+
+static void
+jb_num(struct jbuf *b, long long v, bool quoted)
+{
+	char n[24];
+	int len = snprintf(n, sizeof(n), quoted ? "\"%lld\"" : "%lld", v);
+
+	jb_put(b, n, (size_t)len);
+}
+
+static void
+jb_kv_str(struct jbuf *b, const char *key, const char *value)
+{
+	jb_lit(b, "{\"key\":");
+	jb_str(b, key);
+	jb_lit(b, ",\"value\":{\"stringValue\":");
+	jb_str(b, value);
+	jb_lit(b, "}}");
+}
+
+static void
+jb_span(struct jbuf *b, const struct svc_span *s)
+{
+	jb_lit(b, "{\"traceId\":\"");
+	jb_lit(b, s->ctx.trace_id);
+	jb_lit(b, "\",\"spanId\":\"");
+	jb_lit(b, s->ctx.span_id);
+	if (s->ctx.parent_id[0] != '\0') {
+		jb_lit(b, "\",\"parentSpanId\":\"");
+		jb_lit(b, s->ctx.parent_id);
+	}
+	jb_lit(b, "\",\"name\":");
+	jb_str(b, s->name[0] != '\0' ? s->name : "span");
+	jb_lit(b, ",\"kind\":");
+	jb_num(b, s->kind, false);
+	jb_lit(b, ",\"startTimeUnixNano\":");
+	jb_num(b, s->start_ns, true);
+	jb_lit(b, ",\"endTimeUnixNano\":");
+	jb_num(b, s->end_ns, true);
+	jb_lit(b, ",\"attributes\":[");
 	for (int i = 0; i < s->nattrs; i++) {
-		char n[24];
-
+		if (i > 0)
+			jb_lit(b, ",");
 		if (!s->attrs[i].is_int) {
-			json_array_append_new(attrs, kv_str(s->attrs[i].key,
-							    s->attrs[i].value));
+			jb_kv_str(b, s->attrs[i].key, s->attrs[i].value);
 			continue;
 		}
 		/* OTLP/JSON carries 64-bit integers as strings */
-		snprintf(n, sizeof(n), "%lld", s->attrs[i].ival);
-		json_array_append_new(attrs, json_pack("{s:s, s:{s:s}}", "key",
-						       s->attrs[i].key, "value",
-						       "intValue", n));
+		jb_lit(b, "{\"key\":");
+		jb_str(b, s->attrs[i].key);
+		jb_lit(b, ",\"value\":{\"intValue\":");
+		jb_num(b, s->attrs[i].ival, true);
+		jb_lit(b, "}}");
 	}
-	o = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:{s:i}}", "traceId",
-		      s->ctx.trace_id, "spanId", s->ctx.span_id, "name",
-		      s->name[0] != '\0' ? s->name : "span", "kind",
-		      (int)s->kind, "startTimeUnixNano", start,
-		      "endTimeUnixNano", end, "attributes", attrs, "status",
-		      "code", s->error ? 2 : 1);
-	if (o != NULL && s->ctx.parent_id[0] != '\0')
-		json_object_set_new(o, "parentSpanId",
-				    json_string(s->ctx.parent_id));
-	return o;
+	jb_lit(b, s->error ? "],\"status\":{\"code\":2}}"
+			   : "],\"status\":{\"code\":1}}");
 }
 
 /* The ExportTraceServiceRequest for n spans, as JSON text (malloc'd). */
 static char *
 request_json(const struct svc_span *spans, size_t n)
 {
-	json_t *list = json_array(), *resource, *req;
-	char *text;
+	struct jbuf b = { 0 };
 
-	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, span_json(&spans[i]));
-	resource = json_pack("{s:[o,o]}", "attributes",
-			     kv_str("service.name", ex.service),
-			     kv_str("service.version", ex.version));
-	req = json_pack("{s:[{s:o, s:[{s:{s:s}, s:o}]}]}", "resourceSpans",
-			"resource", resource, "scopeSpans", "scope", "name",
-			"libsvc", "spans", list);
-	text = req != NULL ? json_dumps(req, JSON_COMPACT) : NULL;
-	json_decref(req);
-	return text;
+	jb_lit(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+	jb_kv_str(&b, "service.name", ex.service);
+	jb_lit(&b, ",");
+	jb_kv_str(&b, "service.version", ex.version);
+	jb_lit(&b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"libsvc\"},"
+		   "\"spans\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			jb_lit(&b, ",");
+		jb_span(&b, &spans[i]);
+	}
+	jb_lit(&b, "]}]}]}");
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
 }
 
 static size_t

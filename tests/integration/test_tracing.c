@@ -280,6 +280,25 @@ check_logs(const char *rid)
 	}
 }
 
+/* The server span of the request with this X-Request-ID (polled), or -1. */
+static int
+wait_request_span(const char *rid)
+{
+	long long end = svc_now_ms() + WAIT_MS;
+	int found = -1;
+
+	while (found < 0 && svc_now_ms() < end) {
+		pthread_mutex_lock(&rx.lock);
+		for (int j = 0; j < rx.n && found < 0; j++)
+			if (strcmp(rx.spans[j].request_id, rid) == 0)
+				found = j;
+		pthread_mutex_unlock(&rx.lock);
+		if (found < 0)
+			pause_ms(50);
+	}
+	return found;
+}
+
 START_TEST(test_order_is_one_trace)
 {
 	char p[64], c[SVC_UUID_LEN + 1], body[256];
@@ -372,8 +391,7 @@ START_TEST(test_malformed_traceparent_starts_a_trace)
 		char rid[SVC_UUID_LEN + 1], rh[80];
 		const char *h[] = { bad[i], rh, NULL };
 		struct http_resp *r;
-		long long end = svc_now_ms() + WAIT_MS;
-		int found = -1;
+		int found;
 
 		svc_uuid_v4(rid);
 		snprintf(rh, sizeof(rh), "X-Request-ID: %s", rid);
@@ -383,20 +401,37 @@ START_TEST(test_malformed_traceparent_starts_a_trace)
 			    h, NULL);
 		ck_assert_msg(r->status == 200, "%s: %ld", bad[i], r->status);
 		http_free(r);
-		while (found < 0 && svc_now_ms() < end) {
-			pthread_mutex_lock(&rx.lock);
-			for (int j = 0; j < rx.n && found < 0; j++)
-				if (strcmp(rx.spans[j].request_id, rid) == 0)
-					found = j;
-			pthread_mutex_unlock(&rx.lock);
-			if (found < 0)
-				pause_ms(50);
-		}
+		found = wait_request_span(rid);
 		ck_assert_msg(found >= 0, "no span for %s", bad[i]);
 		/* A trace of its own, with no parent. */
 		ck_assert_str_ne(rx.spans[found].trace, TRACE);
 		ck_assert_str_eq(rx.spans[found].parent, "");
 	}
+}
+END_TEST
+
+/* A span whose attributes need escaping still makes valid OTLP JSON. */
+START_TEST(test_awkward_path_exports_valid_json)
+{
+	char rid[SVC_UUID_LEN + 1], rh[80];
+	const char *h[] = { rh, NULL };
+	struct http_resp *r;
+	int found;
+
+	ck_assert_msg(daemon_ != NULL, "no OTLP receiver on OTLP_PORT");
+	svc_uuid_v4(rid);
+	snprintf(rh, sizeof(rh), "X-Request-ID: %s", rid);
+	r = http_do("GET",
+		    url(env_or_fail("PRODUCTS_URL"),
+			"/api/v1/products/%%22%%5c%%01%%ff%%e2%%82%%ac"),
+		    h, NULL);
+	ck_assert_int_eq(r->status, 404);
+	http_free(r);
+	found = wait_request_span(rid);
+	ck_assert_msg(found >= 0, "no span for the awkward path");
+	pthread_mutex_lock(&rx.lock);
+	ck_assert_int_eq(rx.bad, 0);
+	pthread_mutex_unlock(&rx.lock);
 }
 END_TEST
 
@@ -411,6 +446,7 @@ tracing_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_order_is_one_trace);
 	tcase_add_test(tc, test_malformed_traceparent_starts_a_trace);
+	tcase_add_test(tc, test_awkward_path_exports_valid_json);
 	suite_add_tcase(s, tc);
 	return s;
 }
