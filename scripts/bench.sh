@@ -16,6 +16,10 @@
 #   with stock large enough),
 #   BENCH_ORDER_CONNECTIONS (16) connections; each order reads prices from
 #   products, reserves at inventory and writes the order with its event.
+#   Run twice: the request path alone (no broker, so no relays and no
+#   consumers), then the whole saga (relays publishing, inventory
+#   confirming, orders confirming, products projecting stock: several
+#   more commits per order, on the same PostgreSQL).
 #   Baseline: pgbench's default TPC-B-like script, 16 clients.
 #
 #   relay throughput: BENCH_RELAY_EVENTS (50,000) product.updated rows,
@@ -237,36 +241,61 @@ tpcb_out=$("$PG_BIN/pgbench" -c 16 -j 2 -T "$SECONDS_RUN" "$BENCH_DATABASE_URL" 
 tpcb_tps=$(awk '/^tps/ {print int($3)}' <<<"$tpcb_out")
 echo "   pgbench: $tpcb_tps TPS"
 
-echo "== orders: POST /api/v1/orders (${ORDER_CONNS:=${BENCH_ORDER_CONNECTIONS:-16}} connections, ${SECONDS_RUN}s)"
-for s in products inventory orders; do
-  p=$(svc_port "$s" "$HTTP_BASE")
-  url_var=${s^^}_DATABASE_URL
-  SERVICE_HOST=127.0.0.1 SERVICE_PORT=$p DATABASE_URL=${!url_var} LOG_LEVEL=warn \
-    PRODUCTS_URL=http://127.0.0.1:$(svc_port products "$HTTP_BASE") \
-    INVENTORY_URL=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE") \
-    build/$s >"$STATE/logs/$s-orders.log" 2>&1 &
-  PIDS[$s]=$!
-  wait_ready "http://127.0.0.1:$p/health/ready" 60 "${PIDS[$s]}"
-done
+ORDER_CONNS=${BENCH_ORDER_CONNECTIONS:-16}
 # 100 products with plenty of stock: orders spread over them, so the
 # benchmark measures the order path, not one hot stock row.
 "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" -c \
   "SELECT id FROM products ORDER BY created_at, id LIMIT 100" >"$STATE/order_ids"
 "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$INVENTORY_DATABASE_URL" -c \
   "INSERT INTO stock (product_id, on_hand)
-   SELECT unnest('{$(paste -sd, "$STATE/order_ids")}'::uuid[]), 1000000000" >/dev/null
+   SELECT unnest('{$(paste -sd, "$STATE/order_ids")}'::uuid[]), 1000000000
+   ON CONFLICT (product_id) DO UPDATE SET on_hand = EXCLUDED.on_hand" >/dev/null
 orders_url=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
-IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d2s -s scripts/bench/place_order.lua \
-  "$orders_url" >/dev/null
-out=$(IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d"${SECONDS_RUN}s" --latency \
-  -s scripts/bench/place_order.lua "$orders_url")
-o_rps=$(wrk_rps "$out")
-o_p50=$(wrk_pct "$out" 50%)
-o_p99=$(wrk_pct "$out" 99%)
-o_rss=$(rss_peak "${PIDS[orders]}")
-o_errors=$(grep -E '^non-2xx' <<<"$out")
+
+# wrk_orders TAG [env args]: starts the three services (with the env
+# arguments), warms up, measures; sets o_rps o_p50 o_p99 o_rss o_errors.
+# The services keep running (the latency benchmark below uses them).
+wrk_orders() {
+  local tag=$1 s p url_var out
+  shift
+  for s in products inventory orders; do
+    p=$(svc_port "$s" "$HTTP_BASE")
+    url_var=${s^^}_DATABASE_URL
+    env "$@" SERVICE_HOST=127.0.0.1 SERVICE_PORT="$p" DATABASE_URL="${!url_var}" \
+      LOG_LEVEL=warn PRODUCTS_URL="http://127.0.0.1:$(svc_port products "$HTTP_BASE")" \
+      INVENTORY_URL="http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")" \
+      "build/$s" >"$STATE/logs/$s-orders-$tag.log" 2>&1 &
+    PIDS[$s]=$!
+    wait_ready "http://127.0.0.1:$p/health/ready" 60 "${PIDS[$s]}"
+  done
+  IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d2s -s scripts/bench/place_order.lua \
+    "$orders_url" >/dev/null
+  out=$(IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d"${SECONDS_RUN}s" --latency \
+    -s scripts/bench/place_order.lua "$orders_url")
+  o_rps=$(wrk_rps "$out")
+  o_p50=$(wrk_pct "$out" 50%)
+  o_p99=$(wrk_pct "$out" 99%)
+  o_rss=$(rss_peak "${PIDS[orders]}")
+  o_errors=$(grep -E '^non-2xx' <<<"$out")
+}
+stop_services() {
+  local s
+  for s in orders inventory products; do
+    stop_pid "${PIDS[$s]}" 30 || true
+    unset "PIDS[$s]"
+  done
+}
+
+echo "== orders: POST /api/v1/orders ($ORDER_CONNS connections, ${SECONDS_RUN}s), the request path alone (no broker: no relays, no consumers)"
+wrk_orders sync -u RABBITMQ_URL
+stop_services
+echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
+s_rps=$o_rps s_p50=$o_p50 s_p99=$o_p99
+echo "== the same with the whole saga running (relays and consumers: confirmations, stock projections)"
+wrk_orders saga
 echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
 o_ratio=$(awk -v a="$o_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
+s_ratio=$(awk -v a="$s_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
 
 # --- events: end-to-end latency -----------------------------------------
 # Products created one at a time through the API while all three services
@@ -327,8 +356,10 @@ cat <<MSG
    ratio products / pgbench        $ratio  (access log on: $ratio_log; target >= 0.5, p99 < 5 ms)
    products peak RSS               ${rss} MiB
    pgbench TPC-B-like              $tpcb_tps TPS
-   orders POST                     $o_rps orders/s   p50 $o_p50   p99 $o_p99
-   ratio orders / TPC-B            $o_ratio
+   orders POST, request path only  $s_rps orders/s   p50 $s_p50   p99 $s_p99
+   ratio request path / TPC-B      $s_ratio
+   orders POST, whole saga         $o_rps orders/s   p50 $o_p50   p99 $o_p99
+   ratio saga / TPC-B              $o_ratio
    orders peak RSS                 ${o_rss} MiB
    publisher, confirms             $b_eps msg/s   (batches of $RELAY_BATCH, no database)
    outbox relay                    $r_eps events/s   ($r_steady/s after start-up; OUTBOX_BATCH=$RELAY_BATCH)
