@@ -246,6 +246,7 @@ ORDER_CONNS=${BENCH_ORDER_CONNECTIONS:-16}
 # benchmark measures the order path, not one hot stock row.
 "$PG_BIN/psql" -X -At -v ON_ERROR_STOP=1 "$PRODUCTS_DATABASE_URL" -c \
   "SELECT id FROM products ORDER BY created_at, id LIMIT 100" >"$STATE/order_ids"
+DATABASE_URL=$INVENTORY_DATABASE_URL build/inventory migrate >/dev/null
 "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 "$INVENTORY_DATABASE_URL" -c \
   "INSERT INTO stock (product_id, on_hand)
    SELECT unnest('{$(paste -sd, "$STATE/order_ids")}'::uuid[]), 1000000000
@@ -290,12 +291,12 @@ echo "== orders: POST /api/v1/orders ($ORDER_CONNS connections, ${SECONDS_RUN}s)
 wrk_orders sync -u RABBITMQ_URL
 stop_services
 echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
-s_rps=$o_rps s_p50=$o_p50 s_p99=$o_p99
+sync_rps=$o_rps sync_p50=$o_p50 sync_p99=$o_p99
 echo "== the same with the whole saga running (relays and consumers: confirmations, stock projections)"
 wrk_orders saga
 echo "   orders: $o_rps orders/s, p50 $o_p50, p99 $o_p99, peak RSS ${o_rss} MiB ($o_errors)"
 o_ratio=$(awk -v a="$o_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
-s_ratio=$(awk -v a="$s_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
+sync_ratio=$(awk -v a="$sync_rps" -v b="$tpcb_tps" 'BEGIN {printf "%.2f", a / b}')
 
 # --- events: end-to-end latency -----------------------------------------
 # Products created one at a time through the API while all three services
@@ -356,8 +357,8 @@ cat <<MSG
    ratio products / pgbench        $ratio  (access log on: $ratio_log; target >= 0.5, p99 < 5 ms)
    products peak RSS               ${rss} MiB
    pgbench TPC-B-like              $tpcb_tps TPS
-   orders POST, request path only  $s_rps orders/s   p50 $s_p50   p99 $s_p99
-   ratio request path / TPC-B      $s_ratio
+   orders POST, request path only  $sync_rps orders/s   p50 $sync_p50   p99 $sync_p99
+   ratio request path / TPC-B      $sync_ratio
    orders POST, whole saga         $o_rps orders/s   p50 $o_p50   p99 $o_p99
    ratio saga / TPC-B              $o_ratio
    orders peak RSS                 ${o_rss} MiB
