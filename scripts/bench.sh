@@ -90,6 +90,20 @@ rss_peak() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 wrk_rps() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
 wrk_pct() { awk -v p="$2" '$1 == p {print $2}' <<<"$1"; }
 
+# wrk_measure IDS LUA URL CONNS PID: 2 s of warm-up (connections, caches),
+# then the measured run; sets m_rps m_p50 m_p99 m_errors, and m_rss (the
+# peak RSS of PID)
+wrk_measure() {
+  local out
+  IDS_FILE=$1 wrk -t2 -c"$4" -d2s -s "$2" "$3" >/dev/null
+  out=$(IDS_FILE=$1 wrk -t2 -c"$4" -d"${SECONDS_RUN}s" --latency -s "$2" "$3")
+  m_rps=$(wrk_rps "$out")
+  m_p50=$(wrk_pct "$out" 50%)
+  m_p99=$(wrk_pct "$out" 99%)
+  m_errors=$(grep -E '^non-2xx' <<<"$out")
+  m_rss=$(rss_peak "$5")
+}
+
 echo "== baseline: pgbench -S -M prepared (16 clients, ${SECONDS_RUN}s)"
 "$PG_BIN/pgbench" -q -i -s 10 "$BENCH_DATABASE_URL" >/dev/null 2>&1
 pg_out=$("$PG_BIN/pgbench" -S -M prepared -c 16 -j 2 -T "$SECONDS_RUN" \
@@ -108,17 +122,9 @@ wrk_products() {
     build/products >"$STATE/logs/products-$tag.log" 2>&1 &
   PIDS[products]=$!
   wait_ready "http://127.0.0.1:$port/health/ready" 60 "${PIDS[products]}"
-  # Warm up the connections and caches, then measure.
-  IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d2s -s scripts/bench/random_product.lua \
-    "http://127.0.0.1:$port" >/dev/null
-  local out
-  out=$(IDS_FILE=$STATE/ids wrk -t2 -c"$CONNS" -d"${SECONDS_RUN}s" --latency \
-    -s scripts/bench/random_product.lua "http://127.0.0.1:$port")
-  rps=$(wrk_rps "$out")
-  p50=$(wrk_pct "$out" 50%)
-  p99=$(wrk_pct "$out" 99%)
-  rss=$(rss_peak "${PIDS[products]}")
-  errors=$(grep -E '^non-2xx' <<<"$out")
+  wrk_measure "$STATE/ids" scripts/bench/random_product.lua \
+    "http://127.0.0.1:$port" "$CONNS" "${PIDS[products]}"
+  rps=$m_rps p50=$m_p50 p99=$m_p99 rss=$m_rss errors=$m_errors
   stop_pid "${PIDS[products]}" 30 || true
   unset 'PIDS[products]'
 }
@@ -257,7 +263,7 @@ orders_url=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
 # arguments), warms up, measures; sets o_rps o_p50 o_p99 o_rss o_errors.
 # The services keep running (the latency benchmark below uses them).
 wrk_orders() {
-  local tag=$1 s p url_var out
+  local tag=$1 s p url_var
   shift
   for s in products inventory orders; do
     p=$(svc_port "$s" "$HTTP_BASE")
@@ -269,15 +275,9 @@ wrk_orders() {
     PIDS[$s]=$!
     wait_ready "http://127.0.0.1:$p/health/ready" 60 "${PIDS[$s]}"
   done
-  IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d2s -s scripts/bench/place_order.lua \
-    "$orders_url" >/dev/null
-  out=$(IDS_FILE=$STATE/order_ids wrk -t2 -c"$ORDER_CONNS" -d"${SECONDS_RUN}s" --latency \
-    -s scripts/bench/place_order.lua "$orders_url")
-  o_rps=$(wrk_rps "$out")
-  o_p50=$(wrk_pct "$out" 50%)
-  o_p99=$(wrk_pct "$out" 99%)
-  o_rss=$(rss_peak "${PIDS[orders]}")
-  o_errors=$(grep -E '^non-2xx' <<<"$out")
+  wrk_measure "$STATE/order_ids" scripts/bench/place_order.lua "$orders_url" \
+    "$ORDER_CONNS" "${PIDS[orders]}"
+  o_rps=$m_rps o_p50=$m_p50 o_p99=$m_p99 o_rss=$m_rss o_errors=$m_errors
 }
 stop_services() {
   local s
