@@ -115,6 +115,7 @@ static void
 read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 {
 	static char default_url[256], default_dir[256];
+	const char *accept;
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	struct in_addr addr;
 	const char *level;
@@ -199,6 +200,15 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	if (need_secret)
 		s->jwt_secret =
 			svc_config_required("JWT_SECRET", SVC_JWT_MIN_KEY);
+	accept = svc_config_get("JWT_SECRET_ACCEPT");
+	if (accept != NULL && accept[0] != '\0') {
+		if (strlen(accept) < SVC_JWT_MIN_KEY)
+			svc_config_fail("JWT_SECRET_ACCEPT",
+					"must be at least %d bytes",
+					(int)SVC_JWT_MIN_KEY);
+		s->http.jwt_key_accept = (const unsigned char *)accept;
+		s->http.jwt_key_accept_len = strlen(accept);
+	}
 	if (s->jwt_secret != NULL) {
 		s->http.jwt_key = (const unsigned char *)s->jwt_secret;
 		s->http.jwt_key_len = strlen(s->jwt_secret);

@@ -956,7 +956,12 @@ authenticate(struct svc_http *http, struct svc_req *req, struct svc_res *res,
 		auth++;
 	if (svc_jwt_verify(auth, http->cfg.jwt_key, http->cfg.jwt_key_len,
 			   svc_time_s(), http->cfg.jwt_leeway, &req->claims,
-			   &why) != SVC_OK) {
+			   &why) != SVC_OK &&
+	    (http->cfg.jwt_key_accept == NULL ||
+	     svc_jwt_verify(auth, http->cfg.jwt_key_accept,
+			    http->cfg.jwt_key_accept_len, svc_time_s(),
+			    http->cfg.jwt_leeway, &req->claims,
+			    &why) != SVC_OK)) {
 		svc_res_header(res, "WWW-Authenticate",
 			       "Bearer error=\"invalid_token\"");
 		return svc_res_problem(res, 401, "invalid_token", "%s", why);

@@ -872,6 +872,46 @@ START_TEST(missing_or_bad_tokens_are_401)
 }
 END_TEST
 
+/*
+ * Rotation: with JWT_SECRET_ACCEPT set, a token signed with that second
+ * key passes too; one signed with neither still does not.
+ */
+START_TEST(second_key_is_accepted_for_rotation)
+{
+	static const unsigned char third_key[] =
+		"a-third-key-nobody-accepts-0123456789";
+	const struct svc_http_config cfg = {
+		.max_body = MAX_BODY,
+		.max_json_depth = MAX_DEPTH,
+		.jwt_key = key,
+		.jwt_key_len = sizeof(key) - 1,
+		.jwt_key_accept = other_key,
+		.jwt_key_accept_len = sizeof(other_key) - 1,
+		.jwt_leeway = 30,
+	};
+	struct svc_http *one = http;
+	struct svc_res *res;
+
+	http = svc_http_new(routes, &cfg);
+	ck_assert_ptr_nonnull(http);
+	res = request("GET", "/admin", NULL, NULL,
+		      bearer_with("admin", svc_time_s(), other_key,
+				  sizeof(other_key) - 1));
+	ck_assert_int_eq(svc_res_status(res), 200);
+	svc_res_free(res);
+	res = request("GET", "/admin", NULL, NULL,
+		      bearer_with("admin", svc_time_s(), key, sizeof(key) - 1));
+	ck_assert_int_eq(svc_res_status(res), 200);
+	svc_res_free(res);
+	res = request("GET", "/admin", NULL, NULL,
+		      bearer_with("admin", svc_time_s(), third_key,
+				  sizeof(third_key) - 1));
+	expect_problem(res, 401, "invalid_token");
+	svc_http_free(http);
+	http = one;
+}
+END_TEST
+
 START_TEST(roles_decide_access)
 {
 	static const struct {
@@ -1392,6 +1432,7 @@ http_suite(void)
 	tcase_add_checked_fixture(auth, setup, teardown);
 	tcase_add_test(auth, missing_or_bad_tokens_are_401);
 	tcase_add_test(auth, roles_decide_access);
+	tcase_add_test(auth, second_key_is_accepted_for_rotation);
 	tcase_add_test(auth, handlers_see_the_claims);
 	tcase_add_test(auth, tokens_are_checked_before_bodies);
 	suite_add_tcase(s, auth);

@@ -56,6 +56,10 @@ struct svc_http_config {
 	int max_json_depth; /* nesting of arrays/objects */
 	const unsigned char *jwt_key;
 	size_t jwt_key_len;
+	/* A second key accepted (never used to sign): for rotating the
+	 * secret without refusing tokens in flight; NULL when none. */
+	const unsigned char *jwt_key_accept;
+	size_t jwt_key_accept_len;
 	long long jwt_leeway; /* seconds */
 };
 
