@@ -154,7 +154,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	s->server.max_connections =
 		(int)svc_config_int("HTTP_MAX_CONNECTIONS", 1000, 1, 100000);
 	s->server.max_per_ip = (int)svc_config_int(
-		"HTTP_MAX_CONNECTIONS_PER_IP", 0, 0, 100000);
+		"HTTP_MAX_CONNECTIONS_PER_IP", 128, 0, 100000);
 	s->server.memory_per_connection = (size_t)svc_config_int(
 		"HTTP_MAX_HEADER_BYTES", 32768, 4096, 1048576);
 	s->http.max_body = (size_t)svc_config_int("HTTP_MAX_BODY", 1048576, 1,
