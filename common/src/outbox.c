@@ -39,6 +39,8 @@
 #define EVENT_TYPES   64   /* event_type label values before "other" */
 #define COUNT_IDLE_MS 250  /* pending counted at most this often when idle */
 #define COUNT_BUSY_MS 1000 /* ... and while rows keep coming */
+/* no count for this long: the outbox cannot be read */
+#define COUNT_STALE_MS 15000
 
 /*
  * What the relay last counted of the unsent rows, for the outbox_pending
@@ -525,8 +527,9 @@ relay_main(void *arg)
 		rc = connect_both(ob);
 		if (rc == SVC_OK)
 			rc = relay_batch(ob, source);
-		if (rc >= 0)
-			count_pending(ob, rc == 0);
+		/* Counted while the broker is away too: that is when the
+		 * backlog grows and the age matters. */
+		count_pending(ob, rc <= 0);
 		if (rc > 0) {
 			attempt = 0;
 			continue;
@@ -615,25 +618,25 @@ check_rabbitmq(json_t *detail, void *arg)
 	return up ? SVC_HEALTH_UP : SVC_HEALTH_DOWN;
 }
 
+/*
+ * From the relay's own count (no query per probe): down when it has not
+ * counted for a while - the outbox cannot be read - degraded when the
+ * oldest unsent row is stale.
+ */
 static enum svc_health_status
 check_outbox(json_t *detail, void *arg)
 {
-	struct svc_db *db = svc_db_thread();
-	PGconn *c = db != NULL ? svc_db_conn(db) : NULL;
-	PGresult *r = c != NULL ? PQexec(c, pending_sql) : NULL;
-	enum svc_health_status st = SVC_HEALTH_DOWN;
+	long long n = atomic_load(&seen.pending);
 	double oldest;
 
 	(void)arg;
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		oldest = atof(PQgetvalue(r, 0, 1));
-		json_object_set_new(detail, "pending",
-				    json_integer(atoll(PQgetvalue(r, 0, 0))));
-		json_object_set_new(detail, "oldest_s", json_real(oldest));
-		st = oldest > STALE_S ? SVC_HEALTH_DEGRADED : SVC_HEALTH_UP;
-	}
-	PQclear(r);
-	return st;
+	if (n < 0 ||
+	    svc_now_ms() - atomic_load(&seen.counted_at) > COUNT_STALE_MS)
+		return SVC_HEALTH_DOWN;
+	oldest = oldest_now(NULL);
+	json_object_set_new(detail, "pending", json_integer(n));
+	json_object_set_new(detail, "oldest_s", json_real(oldest));
+	return oldest > STALE_S ? SVC_HEALTH_DEGRADED : SVC_HEALTH_UP;
 }
 
 int

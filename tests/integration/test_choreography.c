@@ -61,22 +61,30 @@ wait_stock(const char *product, long long on_hand, long long reserved)
 	return false;
 }
 
+/* The product's available flag (asserting it exists). */
+static bool
+is_available(const char *product)
+{
+	struct http_resp *r = http_do("GET",
+				      url(env_or_fail("PRODUCTS_URL"),
+					  "/api/v1/products/%s", product),
+				      NULL, NULL);
+	bool yes;
+
+	ck_assert_int_eq(r->status, 200);
+	yes = json_is_true(json_object_get(r->json, "available"));
+	http_free(r);
+	return yes;
+}
+
+/* Polls until the product is available. */
 static bool
 wait_available(const char *product)
 {
 	long long end = svc_now_ms() + WAIT_MS;
 
 	while (svc_now_ms() < end) {
-		struct http_resp *r =
-			http_do("GET",
-				url(env_or_fail("PRODUCTS_URL"),
-				    "/api/v1/products/%s", product),
-				NULL, NULL);
-		bool ok = r->status == 200 &&
-			  json_is_true(json_object_get(r->json, "available"));
-
-		http_free(r);
-		if (ok)
+		if (is_available(product))
 			return true;
 		pause_ms(STEP_MS);
 	}
@@ -507,22 +515,6 @@ START_TEST(test_poison_is_dead_lettered)
 			       "dead-lettered");
 }
 END_TEST
-
-/* The product's available flag (asserting it exists). */
-static bool
-is_available(const char *product)
-{
-	struct http_resp *r = http_do("GET",
-				      url(env_or_fail("PRODUCTS_URL"),
-					  "/api/v1/products/%s", product),
-				      NULL, NULL);
-	bool yes;
-
-	ck_assert_int_eq(r->status, 200);
-	yes = json_is_true(json_object_get(r->json, "available"));
-	http_free(r);
-	return yes;
-}
 
 /*
  * products keeps `available` from the newest stock version it saw: an
