@@ -31,6 +31,7 @@
 #include "svc/migrate.h"
 #include "svc/mq.h"
 #include "svc/outbox.h"
+#include "svc/ratelimit.h"
 #include "svc/trace.h"
 #include "svc/util.h"
 
@@ -80,7 +81,8 @@ usage(const struct svc_app *app, FILE *f)
 		"  SERVICE_PORT (%d), SERVICE_HOST (0.0.0.0), DATABASE_URL,\n"
 		"  JWT_SECRET (required, >= 32 bytes), LOG_LEVEL (info),\n"
 		"  HTTP_THREADS, HTTP_MAX_BODY, HTTP_CONNECTION_TIMEOUT,\n"
-		"  DB_STATEMENT_TIMEOUT, DRAIN_TIMEOUT, MIGRATIONS_DIR.\n",
+		"  DB_STATEMENT_TIMEOUT, DRAIN_TIMEOUT, MIGRATIONS_DIR,\n"
+		"  RATE_LIMIT (600/minute), RATE_LIMIT_SERVICE.\n",
 		app->name, app->name, app->default_port);
 }
 
@@ -163,6 +165,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		(int)svc_config_int("HTTP_MAX_JSON_DEPTH", 32, 2, 1000);
 	s->http.jwt_leeway =
 		svc_config_duration_ms("JWT_LEEWAY", "30s", 0, 300000) / 1000;
+	svc_ratelimit_config_read(&s->http.ratelimit);
 	snprintf(default_url, sizeof(default_url),
 		 "postgres://%s:%s@127.0.0.1:5432/%s_db", app->name, app->name,
 		 app->name);

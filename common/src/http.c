@@ -25,7 +25,7 @@
 
 #define MAX_PARAMS	8
 #define MAX_SEGMENTS	16
-#define MAX_RES_HEADERS 16
+#define MAX_RES_HEADERS 24
 #define MAX_REQUEST_ID	128
 #define POOL_CHUNK	4096
 
@@ -639,6 +639,8 @@ struct svc_http {
 	int nroutes;
 	struct svc_http_config cfg;
 	struct svc_metric *requests, *duration; /* in the global registry */
+	struct svc_metric *limited;
+	struct svc_ratelimit *limiter; /* NULL: no limit at all */
 };
 
 /*
@@ -663,6 +665,11 @@ register_metrics(struct svc_http *http)
 		(const char *[]){ "method", "route", NULL },
 		svc_metrics_latency_buckets, svc_metrics_latency_nbuckets,
 		DURATION_CAP);
+	http->limited = svc_metrics_counter(
+		NULL, "http_rate_limited_total",
+		"Requests refused with 429 by the rate limiter, by route "
+		"template.",
+		(const char *[]){ "route", NULL }, DURATION_CAP);
 }
 
 /* Splits a template into segments; false when it is malformed. */
@@ -719,6 +726,14 @@ svc_http_new(const struct svc_route *routes, const struct svc_http_config *cfg)
 	http->routes = routes;
 	http->nroutes = n;
 	http->cfg = *cfg;
+	if (cfg->ratelimit.client.enabled || cfg->ratelimit.service.enabled) {
+		http->limiter = svc_ratelimit_new(
+			cfg->ratelimit.max_keys > 0 ? cfg->ratelimit.max_keys
+						    : 100000,
+			NULL, NULL);
+		if (http->limiter == NULL)
+			goto fail;
+	}
 	register_metrics(http);
 	return http;
 fail:
@@ -731,6 +746,7 @@ svc_http_free(struct svc_http *http)
 {
 	if (http == NULL)
 		return;
+	svc_ratelimit_free(http->limiter);
 	free(http->compiled);
 	free(http);
 }
@@ -938,35 +954,55 @@ parse_body(struct svc_http *http, struct svc_req *req, struct svc_res *res,
 	return SVC_OK;
 }
 
+/*
+ * Checks the bearer token, if there is one: SVC_OK with req->authenticated
+ * set for a valid one, SVC_EAUTH with *why for a missing (why NULL) or
+ * invalid one.
+ */
 static int
-authenticate(struct svc_http *http, struct svc_req *req, struct svc_res *res,
-	     unsigned flags)
+identify(struct svc_http *http, struct svc_req *req, const char **why)
 {
 	const char *auth = svc_req_header(req, "Authorization");
-	const char *why = NULL;
-	bool role_ok;
 
-	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0) {
-		svc_res_header(res, "WWW-Authenticate", "Bearer");
-		return svc_res_problem(res, 401, "unauthorized",
-				       "a bearer token is required");
-	}
+	*why = NULL;
+	if (auth == NULL || strncasecmp(auth, "Bearer ", 7) != 0)
+		return SVC_EAUTH;
 	auth += 7;
 	while (*auth == ' ')
 		auth++;
 	if (svc_jwt_verify(auth, http->cfg.jwt_key, http->cfg.jwt_key_len,
 			   svc_time_s(), http->cfg.jwt_leeway, &req->claims,
-			   &why) != SVC_OK &&
+			   why) != SVC_OK &&
 	    (http->cfg.jwt_key_accept == NULL ||
 	     svc_jwt_verify(auth, http->cfg.jwt_key_accept,
 			    http->cfg.jwt_key_accept_len, svc_time_s(),
 			    http->cfg.jwt_leeway, &req->claims,
-			    &why) != SVC_OK)) {
+			    why) != SVC_OK)) {
+		if (*why == NULL)
+			*why = "invalid token";
+		return SVC_EAUTH;
+	}
+	req->authenticated = true;
+	return SVC_OK;
+}
+
+/* The answer to identify(): 401 without a valid token, 403 wrong role. */
+static int
+authorize(struct svc_req *req, struct svc_res *res, unsigned flags,
+	  const char *why)
+{
+	bool role_ok;
+
+	if (!req->authenticated && why == NULL) {
+		svc_res_header(res, "WWW-Authenticate", "Bearer");
+		return svc_res_problem(res, 401, "unauthorized",
+				       "a bearer token is required");
+	}
+	if (!req->authenticated) {
 		svc_res_header(res, "WWW-Authenticate",
 			       "Bearer error=\"invalid_token\"");
 		return svc_res_problem(res, 401, "invalid_token", "%s", why);
 	}
-	req->authenticated = true;
 	role_ok = strcmp(req->claims.role, "admin") == 0 ||
 		  ((flags & SVC_ROUTE_SERVICE) &&
 		   strcmp(req->claims.role, "service") == 0);
@@ -975,6 +1011,58 @@ authenticate(struct svc_http *http, struct svc_req *req, struct svc_res *res,
 				       "role \"%s\" may not do this",
 				       req->claims.role);
 	return SVC_OK;
+}
+
+static void
+header_int(struct svc_res *res, const char *name, long long v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	svc_res_header(res, name, buf);
+}
+
+/*
+ * Takes a token for this request: from the bucket of its token's subject
+ * (service tokens under their own rule), else of its address. Sets the
+ * RateLimit-* headers; over the limit answers 429 and returns
+ * SVC_ERATELIMIT.
+ */
+static int
+rate_limit(struct svc_http *http, struct svc_req *req, struct svc_res *res)
+{
+	const struct svc_ratelimit_rule *rule = &http->cfg.ratelimit.client;
+	struct svc_ratelimit_result rr;
+	char key[sizeof(req->claims.sub) + 4];
+
+	if (http->limiter == NULL)
+		return SVC_OK;
+	/* Prefixes keep an address from ever naming a subject's bucket. */
+	if (req->authenticated && strcmp(req->claims.role, "service") == 0) {
+		rule = &http->cfg.ratelimit.service;
+		snprintf(key, sizeof(key), "v:%s", req->claims.sub);
+	} else if (req->authenticated) {
+		snprintf(key, sizeof(key), "s:%s", req->claims.sub);
+	} else {
+		snprintf(key, sizeof(key), "a:%s", req->peer);
+	}
+	if (!rule->enabled ||
+	    svc_ratelimit_take(http->limiter, key, rule, &rr) != SVC_OK)
+		return SVC_OK;
+	header_int(res, "RateLimit-Limit", rr.limit);
+	header_int(res, "RateLimit-Remaining", rr.remaining);
+	header_int(res, "RateLimit-Reset", rr.reset);
+	if (rr.allowed)
+		return SVC_OK;
+	header_int(res, "Retry-After", rr.retry_after);
+	svc_metrics_inc(svc_metrics_series(
+		http->limited,
+		(const char *[]){ req->route != NULL ? req->route
+						     : "unmatched" }));
+	return svc_res_problem(res, 429, "rate_limited",
+			       "too many requests: %lld per %lld s allowed, "
+			       "retry in %lld s",
+			       rule->n, rule->per, rr.retry_after);
 }
 
 /* Picks the route; answers 404 or 405 itself when there is none. */
@@ -1128,6 +1216,7 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 {
 	const char *rid = svc_req_header(req, "X-Request-ID");
 	const struct svc_route *r = NULL;
+	const char *why = NULL;
 	double elapsed;
 	int rc;
 
@@ -1147,13 +1236,25 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 		goto out;
 	}
 	r = route(http, req, res);
-	if (r == NULL)
+	if (r != NULL && (r->flags & SVC_ROUTE_OPS))
+		goto handle;
+	/*
+	 * The token decides the rate limit's key, so it is checked first,
+	 * also on public routes when limits are on; unmatched paths count
+	 * against the address.
+	 */
+	if (r != NULL && ((r->flags & (SVC_ROUTE_ADMIN | SVC_ROUTE_SERVICE)) ||
+			  (http->limiter != NULL && http->cfg.jwt_key != NULL)))
+		identify(http, req, &why);
+	rc = rate_limit(http, req, res);
+	if (rc != SVC_OK || r == NULL)
 		goto out;
 	if (r->flags & (SVC_ROUTE_ADMIN | SVC_ROUTE_SERVICE)) {
-		rc = authenticate(http, req, res, r->flags);
+		rc = authorize(req, res, r->flags, why);
 		if (rc != SVC_OK)
 			goto out;
 	}
+handle:
 	if (strcmp(req->method, "POST") == 0 ||
 	    strcmp(req->method, "PUT") == 0 ||
 	    strcmp(req->method, "PATCH") == 0) {

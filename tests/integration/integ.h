@@ -83,6 +83,7 @@ Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
+Suite *ratelimit_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

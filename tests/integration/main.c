@@ -25,6 +25,8 @@ main(void)
 		relay_suite,
 		/* the counters of all that came before */
 		metrics_suite,
+		/* its own products process: see test_ratelimit.c */
+		ratelimit_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};

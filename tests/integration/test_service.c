@@ -58,6 +58,10 @@ START_TEST(bad_config_exits_2_naming_the_key)
 		{ "HTTP_CONNECTION_TIMEOUT=soon", "HTTP_CONNECTION_TIMEOUT" },
 		{ "SERVICE_HOST=localhost:1", "SERVICE_HOST" },
 		{ "ENV_FILE=/nonexistent/.env", "ENV_FILE" },
+		{ "RATE_LIMIT=lots", "RATE_LIMIT" },
+		{ "RATE_LIMIT=100/minute,burst=0", "RATE_LIMIT" },
+		{ "RATE_LIMIT_SERVICE=1/fortnight", "RATE_LIMIT_SERVICE" },
+		{ "RATE_LIMIT_MAX_KEYS=0", "RATE_LIMIT_MAX_KEYS" },
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

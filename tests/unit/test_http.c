@@ -1395,6 +1395,133 @@ START_TEST(query_int_helper)
 }
 END_TEST
 
+/* --- rate limiting --- */
+
+static struct svc_res *
+limited_request(struct svc_http *h, const char *path, const char *peer,
+		const char *auth)
+{
+	struct svc_req *req = svc_req_new("GET", path);
+	struct svc_res *res = svc_res_new();
+
+	svc_req_set_peer(req, peer);
+	if (auth != NULL)
+		svc_req_add_header(req, "Authorization", auth);
+	svc_http_handle(h, req, res);
+	svc_req_free(req);
+	return res;
+}
+
+static void
+expect_limited(struct svc_http *h, const char *path, const char *peer,
+	       const char *auth, int status, const char *remaining)
+{
+	struct svc_res *res = limited_request(h, path, peer, auth);
+
+	ck_assert_msg(svc_res_status(res) == status, "%s from %s: %d, not %d",
+		      path, peer, svc_res_status(res), status);
+	if (remaining == NULL) {
+		ck_assert_ptr_null(svc_res_get_header(res, "RateLimit-Limit"));
+	} else {
+		ck_assert_ptr_nonnull(
+			svc_res_get_header(res, "RateLimit-Limit"));
+		ck_assert_str_eq(svc_res_get_header(res, "RateLimit-Remaining"),
+				 remaining);
+		ck_assert_ptr_nonnull(
+			svc_res_get_header(res, "RateLimit-Reset"));
+	}
+	if (status == 429) {
+		json_t *doc = assert_problem(res, 429, "rate_limited");
+
+		json_decref(doc);
+		ck_assert_str_eq(svc_res_get_header(res, "Retry-After"),
+				 "1200");
+	}
+	svc_res_free(res);
+}
+
+START_TEST(rate_limits_in_the_pipeline)
+{
+	static const struct svc_route limited_routes[] = {
+		{ "GET", "/items", h_info, 0 },
+		{ "GET", "/admin", h_info, SVC_ROUTE_ADMIN },
+		{ "GET", "/service", h_info, SVC_ROUTE_SERVICE },
+		{ "GET", "/health", h_info, SVC_ROUTE_OPS },
+		{ 0 },
+	};
+	struct svc_http_config cfg = {
+		.max_body = MAX_BODY,
+		.max_json_depth = MAX_DEPTH,
+		.jwt_key = key,
+		.jwt_key_len = sizeof(key) - 1,
+		.jwt_leeway = 30,
+	};
+	char admin[600], service[600];
+	struct svc_http *h;
+	struct svc_res *res;
+
+	ck_assert_int_eq(svc_ratelimit_parse("3/hour", &cfg.ratelimit.client),
+			 0);
+	ck_assert_int_eq(svc_ratelimit_parse("5/hour", &cfg.ratelimit.service),
+			 0);
+	cfg.ratelimit.max_keys = 1000;
+	h = svc_http_new(limited_routes, &cfg);
+	ck_assert_ptr_nonnull(h);
+	snprintf(admin, sizeof(admin), "%s", bearer("admin"));
+	snprintf(service, sizeof(service), "%s", bearer("service"));
+
+	/* A client's burst, then 429 with Retry-After and the headers. */
+	expect_limited(h, "/items", "192.0.2.1", NULL, 200, "2");
+	expect_limited(h, "/items", "192.0.2.1", NULL, 200, "1");
+	res = limited_request(h, "/items", "192.0.2.1", NULL);
+	ck_assert_int_eq(svc_res_status(res), 200);
+	ck_assert_str_eq(svc_res_get_header(res, "RateLimit-Limit"), "3");
+	ck_assert_str_eq(svc_res_get_header(res, "RateLimit-Remaining"), "0");
+	ck_assert_str_eq(svc_res_get_header(res, "RateLimit-Reset"), "3600");
+	svc_res_free(res);
+	expect_limited(h, "/items", "192.0.2.1", NULL, 429, "0");
+	/* An invalid token is keyed by the address: still limited. */
+	expect_limited(h, "/admin", "192.0.2.1", "Bearer garbage", 429, "0");
+	/* Operational routes: never limited, no headers. */
+	for (int i = 0; i < 10; i++)
+		expect_limited(h, "/health", "192.0.2.1", NULL, 200, NULL);
+	/* Another address has its own bucket; unmatched paths count. */
+	expect_limited(h, "/nope", "192.0.2.2", NULL, 404, "2");
+	expect_limited(h, "/nope", "192.0.2.2", NULL, 404, "1");
+	expect_limited(h, "/nope", "192.0.2.2", NULL, 404, "0");
+	expect_limited(h, "/nope", "192.0.2.2", NULL, 429, "0");
+	/* A valid token: its subject's bucket, not the address's. */
+	expect_limited(h, "/items", "192.0.2.1", admin, 200, "2");
+	expect_limited(h, "/admin", "192.0.2.1", admin, 200, "1");
+	/* Same subject from elsewhere: the same bucket. */
+	expect_limited(h, "/items", "198.51.100.7", admin, 200, "0");
+	expect_limited(h, "/items", "198.51.100.7", admin, 429, "0");
+	/* Service tokens: a budget and a rule of their own. */
+	for (int i = 0; i < 5; i++) {
+		char left[4];
+
+		snprintf(left, sizeof(left), "%d", 4 - i);
+		expect_limited(h, "/service", "192.0.2.1", service, 200, left);
+	}
+	res = limited_request(h, "/service", "192.0.2.1", service);
+	ck_assert_int_eq(svc_res_status(res), 429);
+	ck_assert_str_eq(svc_res_get_header(res, "RateLimit-Limit"), "5");
+	ck_assert_str_eq(svc_res_get_header(res, "Retry-After"), "720");
+	svc_res_free(res);
+	svc_http_free(h);
+}
+END_TEST
+
+START_TEST(rate_limit_off_sends_no_headers)
+{
+	struct svc_res *res = request("GET", "/items", NULL, NULL, NULL);
+
+	ck_assert_int_eq(svc_res_status(res), 200);
+	ck_assert_ptr_null(svc_res_get_header(res, "RateLimit-Limit"));
+	svc_res_free(res);
+}
+END_TEST
+
 Suite *
 http_suite(void)
 {
@@ -1452,6 +1579,8 @@ http_suite(void)
 	tcase_add_test(helpers, json_string_messages);
 	tcase_add_test(helpers, json_integer_helper);
 	tcase_add_test(helpers, query_int_helper);
+	tcase_add_test(helpers, rate_limits_in_the_pipeline);
+	tcase_add_test(helpers, rate_limit_off_sends_no_headers);
 	suite_add_tcase(s, helpers);
 	return s;
 }

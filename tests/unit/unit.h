@@ -21,5 +21,6 @@ Suite *retry_suite(void);
 Suite *client_suite(void);
 Suite *trace_suite(void);
 Suite *metrics_suite(void);
+Suite *ratelimit_suite(void);
 
 #endif

@@ -11,8 +11,19 @@
  * match (404, 405 with Allow), bearer-token check (401/403), body checks
  * (413, 415, 400 for malformed JSON, duplicate keys or deep nesting), the
  * handler, then the headers every response carries (X-Request-ID, the
- * security headers). Errors become RFC 9457 problem documents with an
- * `error` member and the request id. Each request is counted in
+ * security headers).
+ *
+ * Rate limiting (svc/ratelimit.h) runs after routing and after the bearer
+ * token, if any, was checked: every route but the operational ones
+ * (SVC_ROUTE_OPS) takes a token from the bucket of the token's `sub`
+ * (role service: its own bucket under the service rule), or of the client
+ * address when there is no valid token - unmatched paths (404/405) and
+ * invalid tokens (401) count against the address too. Over the limit the
+ * answer is 429 `rate_limited` with Retry-After; every limited route's
+ * response carries RateLimit-Limit, RateLimit-Remaining and
+ * RateLimit-Reset. Refusals are counted in
+ * http_rate_limited_total{route}. Errors become RFC 9457 problem documents with
+ * an `error` member and the request id. Each request is counted in
  * http_requests_total{method,route,status} and timed in
  * http_request_duration_seconds{method,route}, route being the template
  * ("unmatched" when none matched); the server keeps
@@ -26,6 +37,7 @@
 #include <jansson.h>
 
 #include "svc/jwt.h"
+#include "svc/ratelimit.h"
 
 struct svc_req;
 struct svc_res;
@@ -61,6 +73,8 @@ struct svc_http_config {
 	const unsigned char *jwt_key_accept;
 	size_t jwt_key_accept_len;
 	long long jwt_leeway; /* seconds */
+	/* Per-client limits; all zero (disabled) unless configured. */
+	struct svc_ratelimit_config ratelimit;
 };
 
 /* The router: a route table plus the pipeline's configuration. */
