@@ -83,6 +83,8 @@ Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
+/* Hostile input against all three services (tests/security/). */
+Suite *hostile_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

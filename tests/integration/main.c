@@ -25,6 +25,8 @@ main(void)
 		relay_suite,
 		/* the counters of all that came before */
 		metrics_suite,
+		/* hostile input: tests/security/ */
+		hostile_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};
