@@ -1252,6 +1252,103 @@ START_TEST(server_owned_fields_are_never_taken)
 }
 END_TEST
 
+/* ---- headers ------------------------------------------------------- */
+
+START_TEST(hostile_headers)
+{
+	char sku[64], *id;
+	json_t *before, *after;
+	static const char *const bad_if_match[] = {
+		"If-Match: \"abc\"",	 "If-Match: \"",
+		"If-Match: \"\"",	 "If-Match: W/",
+		"If-Match: \"0\"",	 "If-Match: \"-1\"",
+		"If-Match: 99999999999", "If-Match: \"1' OR '1'='1\"",
+		"If-Match: 1,2",	 "If-Match: 0x1",
+	};
+
+	snprintf(sku, sizeof(sku), "\"HDR-%.12s\"", fresh_uuid());
+	id = create_product(sku, "\"n\"", "null");
+	before = get_product(id);
+	for (size_t i = 0; i < sizeof(bad_if_match) / sizeof(bad_if_match[0]);
+	     i++) {
+		const char *h[] = { json_ct, auth_header("admin"),
+				    bad_if_match[i], NULL };
+		struct http_resp *r = http_do(
+			"PATCH", url(products(), "/api/v1/products/%s", id), h,
+			"{\"name\":\"changed\"}");
+
+		assert_problem(r, 400, NULL, bad_if_match[i]);
+		http_free(r);
+		r = http_do("DELETE",
+			    url(products(), "/api/v1/products/%s", id), h,
+			    NULL);
+		assert_problem(r, 400, NULL, bad_if_match[i]);
+		http_free(r);
+	}
+	{
+		const char *h[] = { json_ct, auth_header("admin"),
+				    "If-Match: \"999\"", NULL };
+		struct http_resp *r = http_do(
+			"PATCH", url(products(), "/api/v1/products/%s", id), h,
+			"{\"name\":\"changed\"}");
+
+		assert_problem(r, 412, NULL, "stale If-Match");
+		http_free(r);
+	}
+	after = get_product(id);
+	ck_assert_msg(json_equal(before, after),
+		      "a refused PATCH or DELETE changed the product");
+	json_decref(before);
+	json_decref(after);
+	free(id);
+
+	/* Idempotency-Key: 1-255 printable ASCII characters */
+	{
+		char long_key[300] = "Idempotency-Key: ";
+		const char *keys[] = { long_key, "Idempotency-Key: a b",
+				       "Idempotency-Key: caf\xc3\xa9",
+				       "Idempotency-Key: a\x7f" };
+		char body[256];
+
+		memset(long_key + strlen(long_key), 'k', 256);
+		snprintf(body, sizeof(body),
+			 "{\"customer_id\":\"%s\",\"items\":[{\"product_id\":"
+			 "\"%s\",\"quantity\":1}]}",
+			 fresh_uuid(), fresh_uuid());
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			const char *h[] = { json_ct, keys[i], NULL };
+			struct http_resp *r =
+				http_do("POST", url(orders(), "/api/v1/orders"),
+					h, body);
+
+			assert_problem(r, 400, "invalid_header", "key");
+			http_free(r);
+		}
+	}
+	/* a hostile X-Request-ID is replaced, never echoed */
+	{
+		const char *ids[] = { "X-Request-ID: <script>alert(1)</script>",
+				      "X-Request-ID: a\"b",
+				      "X-Request-ID: \xff\xfe" };
+
+		for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+			const char *h[] = { ids[i], NULL };
+			struct http_resp *r = http_do(
+				"GET", url(products(), "/api/v1/products/x"), h,
+				NULL);
+			char *rid = http_header(r, "X-Request-ID");
+
+			assert_problem(r, 404, NULL, ids[i]);
+			ck_assert_ptr_nonnull(rid);
+			ck_assert_int_eq(strlen(rid), SVC_UUID_LEN);
+			ck_assert_ptr_null(strstr(r->body, "script"));
+			free(rid);
+			http_free(r);
+		}
+	}
+}
+END_TEST
+
 Suite *
 hostile_suite(void)
 {
@@ -1270,6 +1367,7 @@ hostile_suite(void)
 	tcase_add_test(tc, jwt_edge_cases);
 	tcase_add_test(tc, sql_metacharacters_round_trip);
 	tcase_add_test(tc, server_owned_fields_are_never_taken);
+	tcase_add_test(tc, hostile_headers);
 	suite_add_tcase(s, tc);
 	return s;
 }
