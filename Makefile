@@ -71,7 +71,7 @@ $(BUILD)/tests/unit: $(UNIT_OBJ) $(foreach s,$(SERVICES),$($(s)_LIB_OBJ)) $(LIBS
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
-INTEG_SRC := $(wildcard tests/integration/*.c)
+INTEG_SRC := $(wildcard tests/integration/*.c tests/security/*.c)
 INTEG_OBJ := $(INTEG_SRC:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/integration: $(INTEG_OBJ) $(LIBSVC)
 	@mkdir -p $(@D)

@@ -197,6 +197,47 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 		SVC_LOG_END);
 }
 
+/*
+ * libmicrohttpd's own unescaping, except that "%00" stays as it is: a
+ * decoded NUL would cut the C string short, so "/products/<id>%00junk" or
+ * "limit=5%00junk" would be served as "<id>" or "5". Left encoded, such a
+ * path or parameter is simply invalid (404, 400). Called for the path and
+ * for each query key and value ('+' is already a space there).
+ */
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static size_t
+unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	char *w = s;
+
+	(void)cls;
+	(void)c;
+	for (const char *r = s; *r != '\0';) {
+		int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+		int lo = hi >= 0 ? hex_digit(r[2]) : -1;
+
+		if (lo >= 0 && (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
 struct svc_server *
 svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 {
@@ -236,7 +277,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-		MHD_OPTION_END);
+		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		svc_log(SVC_LOG_ERROR, "cannot listen",
 			SVC_LOG_STR("host", cfg->host),

@@ -84,6 +84,8 @@ Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
+/* Hostile input against all three services (tests/security/). */
+Suite *hostile_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

@@ -27,6 +27,8 @@ main(void)
 		metrics_suite,
 		/* its own products process: see test_ratelimit.c */
 		ratelimit_suite,
+		/* hostile input: tests/security/ */
+		hostile_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};
