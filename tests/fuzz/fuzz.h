@@ -23,4 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  */
 struct svc_req *fuzz_req(const uint8_t *data, size_t size, const char *bearer);
 
+/* With FUZZ_VERBOSE set, prints res's status and body to stderr. */
+void fuzz_show(const struct svc_res *res);
+
 #endif

@@ -84,7 +84,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			.jwt_leeway = 30,
 		};
 
-		svc_log_init("fuzz", SVC_LOG_ERROR, open("/dev/null", O_WRONLY));
+		svc_log_init("fuzz", SVC_LOG_ERROR,
+			     open("/dev/null", O_WRONLY));
 		http = svc_http_new(routes, &cfg);
 		if (http == NULL)
 			abort();
@@ -94,6 +95,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	res = svc_res_new();
 	svc_http_handle(http, req, res);
+	fuzz_show(res);
 	svc_res_free(res);
 	svc_req_free(req);
 	return 0;

@@ -70,6 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	res = svc_res_new();
 	svc_http_handle(http, req, res);
+	fuzz_show(res);
 	svc_res_free(res);
 	svc_req_free(req);
 	return 0;

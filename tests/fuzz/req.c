@@ -4,6 +4,7 @@
  * body appended under the limit). It parses no HTTP wire format; the
  * libmicrohttpd target does that.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -61,4 +62,20 @@ fuzz_req(const uint8_t *data, size_t size, const char *bearer)
 		svc_req_append_body(req, p, (size_t)(end - p), FUZZ_MAX_BODY);
 	svc_req_set_peer(req, "127.0.0.1");
 	return req;
+}
+
+void
+fuzz_show(const struct svc_res *res)
+{
+	static int verbose = -1;
+	const char *body;
+	size_t len;
+
+	if (verbose < 0)
+		verbose = getenv("FUZZ_VERBOSE") != NULL;
+	if (!verbose)
+		return;
+	body = svc_res_body(res, &len);
+	fprintf(stderr, "%d %.*s\n", svc_res_status(res), (int)len,
+		body ? body : "");
 }
