@@ -6,7 +6,11 @@
  * svc_http_handle(), with an admin bearer token unless the input sends
  * its own. There is no database: db_stub.c fails every query, so a
  * handler runs its body checks and read_* validation and stops at its
- * first query (503). What follows that query is not fuzzed here.
+ * first query (503). An order without an Idempotency-Key needs no query
+ * before it asks products for prices: orders' upstreams are set up as the
+ * service's main.c does, but with a breaker that one refused call at
+ * start-up opens for good (its clock stands still), so those orders stop
+ * there, without network traffic. What follows is not fuzzed here.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +21,7 @@
 #include "inventory/inventory.h"
 #include "orders/orders.h"
 #include "products/products.h"
+#include "svc/err.h"
 #include "svc/jwt.h"
 #include "svc/log.h"
 
@@ -37,6 +42,39 @@ static const struct svc_route routes[] = {
 };
 
 static struct svc_http *http;
+
+static long long
+frozen_ms(void *arg)
+{
+	(void)arg;
+	return 1;
+}
+
+/* An upstream to a closed port whose breaker is open from now on. */
+static struct svc_upstream *
+dead_upstream(const char *name)
+{
+	const struct svc_upstream_config cfg = {
+		.name = name,
+		.base_url = "http://127.0.0.1:1",
+		.breaker = { .target = name,
+			     .failure_threshold = 1,
+			     .recovery_ms = 1000000,
+			     .now_ms = frozen_ms },
+		.retry = { .max_attempts = 1 },
+		.deadline_ms = 1000,
+		.attempt_timeout_ms = 1000,
+	};
+	const struct svc_upstream_request req = { .path = "/" };
+	struct svc_client_response out;
+	struct svc_upstream *u = svc_upstream_new(&cfg);
+
+	if (u == NULL || svc_upstream_call(u, &req, &out) == SVC_OK ||
+	    svc_upstream_state(u) != SVC_BREAKER_OPEN)
+		abort();
+	svc_client_response_cleanup(&out);
+	return u;
+}
 static char bearer[600];
 
 int
@@ -64,6 +102,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 sizeof(token)) != 0)
 			abort();
 		snprintf(bearer, sizeof(bearer), "Bearer %s", token);
+		orders_products = dead_upstream("products");
+		orders_inventory = dead_upstream("inventory");
 	}
 	req = fuzz_req(data, size, bearer);
 	if (req == NULL)
