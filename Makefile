@@ -7,6 +7,8 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   make valgrind   the whole test suite with the services under valgrind
 #   make bench      benchmarks, with pgbench as the baseline in the same run
+#   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
+#   make fuzz-replay  the committed fuzz corpus once, under ASan+UBSan
 #   make format-check, make format, make clean
 #
 # Objects go to $(BUILD)/obj (build/ or build/asan/), so a sanitizer build
@@ -39,7 +41,7 @@ LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
 .PHONY: all run test asan valgrind bench clean format format-check $(SERVICES) \
-	check-unit check-integration
+	check-unit check-integration fuzz fuzz-build fuzz-replay
 .DEFAULT_GOAL := all
 
 all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration \
@@ -86,6 +88,59 @@ $(BUILD)/tests/mqbench: $(BUILD)/obj/tests/bench/mqbench.o $(LIBSVC)
 $(BUILD)/tests/otlpsink: $(BUILD)/obj/tests/bench/otlpsink.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -pthread
+
+# libFuzzer targets, always built with clang and ASan+UBSan into
+# $(BUILD)/fuzz, with libsvc and the services compiled again under the same
+# flags in $(BUILD)/fuzz/obj. db.c is left out: tests/fuzz/db_stub.c stands
+# in for it, so handlers stop at their first query, after validation.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_CFLAGS := -std=c11 $(WARN) -O1 -g -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined -D_GNU_SOURCE -pthread \
+	-Icommon/include -Icommon/src -I$(PG_INC) -MMD -MP
+FUZZ_LDFLAGS := -fsanitize=fuzzer,address,undefined
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_LIB_SRC := $(filter-out common/src/db.c,$(LIBSVC_SRC)) \
+	$(foreach s,$(SERVICES),$(filter-out %/main.c,$(wildcard services/$(s)/*.c)))
+FUZZ_LIB := $(FUZZ_DIR)/libfuzzsvc.a
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Iservices -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o \
+		$(FUZZ_DIR)/obj/tests/fuzz/db_stub.o \
+		$(FUZZ_DIR)/obj/tests/fuzz/req.o $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# New inputs go to a scratch corpus ($(FUZZ_DIR)/corpus/<target>); the
+# committed seeds are only read. Crashes land in $(FUZZ_DIR)/.
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		mkdir -p $(FUZZ_DIR)/corpus/$$t; \
+		$(FUZZ_DIR)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+			-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/$$t- \
+			$(FUZZ_DIR)/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
+
+# Every committed input once: what make test runs.
+fuzz-replay: fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz corpus: $$t"; \
+		$(FUZZ_DIR)/fuzz_$$t -runs=0 tests/fuzz/corpus/$$t \
+			2>$(FUZZ_DIR)/$$t.replay.log || \
+			{ cat $(FUZZ_DIR)/$$t.replay.log; exit 1; }; \
+	done
 
 # The two commands, and the rest: scripts do the work, so they can install
 # packages before anything is compiled.

@@ -27,6 +27,8 @@ make -s -j"$(nproc)" BUILD="$BUILD" SAN="${SAN:-}" all
 
 echo "== unit tests"
 "$BUILD/tests/unit"
+echo "== fuzz corpus (ASan+UBSan)"
+make -s -j"$(nproc)" BUILD="$BUILD" fuzz-replay
 echo "== prometheus rules"; scripts/check-rules.sh
 
 declare -A PIDS=()

@@ -173,10 +173,13 @@ kv_get(const struct kvlist *l, const char *name, bool nocase)
 static int
 hexval(int c)
 {
+	/* No tolower(): c is a plain char, negative for bytes >= 0x80, and
+	 * <ctype.h> is undefined for those. */
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* Decodes %XX and '+' in place. */

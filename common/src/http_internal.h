@@ -16,4 +16,13 @@ char *svc__res_take_body(struct svc_res *res, size_t *len);
 /* The pipeline configuration (borrowed). */
 const struct svc_http_config *svc__http_config(const struct svc_http *http);
 
+struct svc_server;
+
+/*
+ * Hands the connected socket fd to srv as if it had been accepted from
+ * 127.0.0.1 (the fuzz target feeds raw requests through a socketpair this
+ * way). srv owns fd afterwards, even on failure. Returns 0 or SVC_EINVAL.
+ */
+int svc__server_add_connection(struct svc_server *srv, int fd);
+
 #endif

@@ -302,6 +302,18 @@ svc_server_in_flight(const struct svc_server *srv)
 	return atomic_load(&srv->in_flight);
 }
 
+int
+svc__server_add_connection(struct svc_server *srv, int fd)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr,
+			       sizeof(addr)) != MHD_YES)
+		return SVC_EINVAL;
+	return SVC_OK;
+}
+
 void
 svc_server_stop(struct svc_server *srv)
 {
