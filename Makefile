@@ -36,6 +36,20 @@ LIBS := -lmicrohttpd -lpq -ljansson -lcrypto -lcurl -lrabbitmq -pthread
 TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
 	-lcurl
 
+# The version: the VERSION file, plus `git describe` when built from a
+# checkout. Only app.o sees them (--version, the "listening" log line,
+# service_info); it is rebuilt when they change, through a stamp file
+# rewritten only then.
+VERSION := $(shell cat VERSION)
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
+VERSION_STAMP := $(BUILD)/version.stamp
+ifneq ($(VERSION) $(GIT_DESCRIBE),$(shell cat $(VERSION_STAMP) 2>/dev/null))
+$(shell mkdir -p $(BUILD) && echo '$(VERSION) $(GIT_DESCRIBE)' >$(VERSION_STAMP))
+endif
+$(BUILD)/obj/common/src/app.o: $(VERSION_STAMP)
+$(BUILD)/obj/common/src/app.o: ALL_CFLAGS += -DSVC_VERSION='"$(VERSION)"' \
+	-DSVC_GIT_DESCRIBE='"$(GIT_DESCRIBE)"'
+
 LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a

@@ -5,12 +5,15 @@
 # that this script did not start is never touched (it stops by pid file only).
 #
 # Usage: scripts/infra.sh start|stop|status|env STATE_DIR [postgres|rabbitmq]
+#        scripts/infra.sh vhost STATE_DIR NAME
 #   start   start both (idempotent), create roles/databases, write STATE_DIR/env
 #   stop    stop both (idempotent)
 #   (start and stop act on one server only when it is named: the tests stop
 #   and start RabbitMQ under the running services this way)
 #   status  print whether each runs; exit 0 if both run, 3 otherwise
 #   env     print shell-sourceable settings (NAME=value lines)
+#   vhost   create RabbitMQ virtual host NAME for guest (idempotent): the
+#           tests run service instances there, apart from the suite's events
 # Ports (read by start; later commands reuse the ones start saved):
 #   PG_PORT (25432), AMQP_PORT (25682), AMQP_DIST_PORT (AMQP_PORT+1)
 #   (below 32768: Linux hands out ports above it to outgoing connections,
@@ -27,7 +30,7 @@ readonly STOP_TIMEOUT=30  # seconds for each server to go down before kill
 readonly CLEAN_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 usage() {
-  sed -n '7,17s/^# \{0,1\}//p' "$0" >&2
+  sed -n '7,20s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 die() {
@@ -38,10 +41,14 @@ note() { echo "$*"; }
 
 [[ $# -eq 2 || $# -eq 3 ]] || usage
 CMD=$1
-case $CMD in start | stop | status | env) ;; *) usage ;; esac
+case $CMD in start | stop | status | env | vhost) ;; *) usage ;; esac
 ONLY=${3:-}
+if [[ $CMD == vhost ]]; then
+  [[ $ONLY =~ ^[A-Za-z0-9_.-]+$ ]] || usage
+  VHOST=$ONLY ONLY=rabbitmq
+fi
 case $ONLY in '' | postgres | rabbitmq) ;; *) usage ;; esac
-[[ -z $ONLY || $CMD == start || $CMD == stop ]] || usage
+[[ -z $ONLY || $CMD == start || $CMD == stop || $CMD == vhost ]] || usage
 [[ -n $2 ]] || usage
 STATE=$(realpath -m -- "$2")
 [[ $STATE != / ]] || die "STATE_DIR must not be /"
@@ -476,5 +483,13 @@ status)
   ;;
 env)
   print_env
+  ;;
+vhost)
+  rmq_running || die "rabbitmq: not running for $STATE"
+  # Fails when it exists; set_permissions fails when it does not.
+  rmqctl add_vhost "$VHOST" >/dev/null 2>&1 || true
+  rmqctl set_permissions -p "$VHOST" guest '.*' '.*' '.*' >/dev/null ||
+    die "rabbitmq: cannot give guest vhost $VHOST"
+  note "rabbitmq: vhost $VHOST ready"
   ;;
 esac

@@ -30,12 +30,16 @@ echo "== unit tests"
 echo "== fuzz corpus (ASan+UBSan)"
 make -s -j"$(nproc)" BUILD="$BUILD" fuzz-replay
 echo "== prometheus rules"; scripts/check-rules.sh
+echo "== configuration keys"; scripts/check-config.sh "$BUILD"
 
 declare -A PIDS=()
 status=0
 cleanup() {
   local s rc
-  for s in "${!PIDS[@]}"; do
+  # orders first: its pooled connections to the others would hold their
+  # drains open (a drain waits for idle keep-alive connections).
+  for s in $(services | tac); do
+    [[ -n ${PIDS[$s]:-} ]] || continue
     rc=0
     stop_pid "${PIDS[$s]}" 30 || rc=$?
     if ((rc != 0)); then
@@ -71,6 +75,23 @@ export SCRATCH_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/scratch_db
 # A products database for the instances test_relay.c starts and kills.
 pg_recreate_db relay_db products
 export RELAY_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/relay_db
+# test_lifecycle.c and test_secrets.c: instances on databases of a role whose
+# password is found nowhere else (a log must never show it), and a RabbitMQ
+# vhost of their own, apart from the suite's events.
+export LIFECYCLE_PG_PASSWORD
+LIFECYCLE_PG_PASSWORD=pg-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')
+PGOPTIONS='-c client_min_messages=warning' runuser -u postgres -- \
+  "$PG_BIN/psql" -q -X -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" \
+  -d postgres -c "DROP DATABASE IF EXISTS lifecycle_products_db WITH (FORCE)" \
+  -c "DROP DATABASE IF EXISTS lifecycle_orders_db WITH (FORCE)" \
+  -c "DROP ROLE IF EXISTS lifecycle" \
+  -c "CREATE ROLE lifecycle LOGIN PASSWORD '$LIFECYCLE_PG_PASSWORD'" >/dev/null
+for s in products orders; do
+  pg_recreate_db "lifecycle_${s}_db" lifecycle
+  export "LIFECYCLE_${s^^}_DATABASE_URL=postgres://lifecycle:$LIFECYCLE_PG_PASSWORD@127.0.0.1:$PG_PORT/lifecycle_${s}_db"
+done
+scripts/infra.sh vhost "$STATE" lifecycle >/dev/null
+export LIFECYCLE_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/lifecycle
 
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
@@ -80,7 +101,10 @@ JWT_SECRET=$(state_secret "$STATE")
 export RATE_LIMIT=100000/second
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-export SPARE_PORTS=$((HTTP_BASE + 10)) # twelve ports for what tests spawn
+# Sixteen ports for what tests spawn, spare_port(i): 0-8 test_resilience.c,
+# 9 test_relay.c, 10 test_metrics.c, 11 test_ratelimit.c, 12-13
+# test_lifecycle.c, 14 test_secrets.c, 15 free.
+export SPARE_PORTS=$((HTTP_BASE + 10))
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
 # Lets a test restart PostgreSQL under the running services.

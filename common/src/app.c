@@ -4,10 +4,12 @@
  * Reads configuration (first bad key: one line, exit 2), dispatches the
  * subcommands, applies migrations, starts the HTTP server with the
  * operational routes added to the service's own, and on SIGTERM/SIGINT
- * drains: readiness fails, the listener closes, requests in flight finish
- * within DRAIN_TIMEOUT, then everything is closed and the exit code is 0.
- * Signals are taken synchronously with sigwait() on the main thread, so no
- * code runs in signal context.
+ * drains (see drain() and docs/lifecycle.md): readiness fails, the
+ * listener closes, open connections are served until they close or
+ * DRAIN_TIMEOUT ends, consumers return what they have not acked, the
+ * relay publishes what it can, and the exit code is 0. Signals are taken
+ * synchronously with sigwait() on the main thread, so no code runs in
+ * signal context.
  */
 #include "svc/app.h"
 
@@ -35,8 +37,12 @@
 #include "svc/trace.h"
 #include "svc/util.h"
 
+/* From the VERSION file and `git describe`: the Makefile passes them. */
 #ifndef SVC_VERSION
-#define SVC_VERSION "0.1.0"
+#define SVC_VERSION "unknown"
+#endif
+#ifndef SVC_GIT_DESCRIBE
+#define SVC_GIT_DESCRIBE ""
 #endif
 
 struct settings {
@@ -51,6 +57,7 @@ struct settings {
 	struct svc_db_config db;
 	long long drain_ms;
 	long long db_wait_ms;
+	bool events; /* RABBITMQ_URL is set: relay and consumers run */
 	struct svc_mq_config mq;
 	bool outbox;
 	int outbox_batch;
@@ -70,39 +77,79 @@ usage(const struct svc_app *app, FILE *f)
 		"usage: %s [migrate | routes | token [--role R] [--sub S] [--ttl SECONDS]]\n"
 		"       %s --help | --version\n"
 		"\n"
-		"With no command, applies pending migrations and serves HTTP.\n"
+		"With no command, applies pending migrations and serves HTTP until\n"
+		"SIGTERM or SIGINT, then drains for at most DRAIN_TIMEOUT and exits 0.\n"
 		"  migrate   apply pending migrations and exit\n"
 		"  routes    print the route table (METHOD PATH) and exit\n"
 		"  token     print a JWT signed with JWT_SECRET (default role admin,\n"
-		"            sub cli, ttl 3600)\n"
-		"\n"
-		"Configuration comes from the environment and an optional .env\n"
-		"file (ENV_FILE); see docs/configuration.md. Main keys:\n"
-		"  SERVICE_PORT (%d), SERVICE_HOST (0.0.0.0), DATABASE_URL,\n"
-		"  JWT_SECRET (required, >= 32 bytes), LOG_LEVEL (info),\n"
-		"  HTTP_THREADS, HTTP_MAX_BODY, HTTP_CONNECTION_TIMEOUT,\n"
-		"  DB_STATEMENT_TIMEOUT, DRAIN_TIMEOUT, MIGRATIONS_DIR,\n"
-		"  RATE_LIMIT (600/minute), RATE_LIMIT_SERVICE.\n",
-		app->name, app->name, app->default_port);
+		"            sub cli, ttl 3600)\n",
+		app->name, app->name);
 }
 
-/* libpq's own parser, so a typo is reported at start-up, not at connect. */
+static void
+print_key(const char *key, const char *def, const char *accepts, void *arg)
+{
+	fprintf(arg, "  %-34s %-10s %s\n", key, def != NULL ? def : "-",
+		accepts);
+}
+
+static void read_settings(const struct svc_app *app, struct settings *s,
+			  bool need_secret);
+
+/*
+ * --help: the usage, then every key the service reads with the default
+ * its reader passes, from the readers themselves (svc_config_foreach), so
+ * the list cannot drift from the code. Values set in the environment are
+ * never printed.
+ */
+static void
+help(const struct svc_app *app)
+{
+	struct settings s;
+
+	usage(app, stdout);
+	read_settings(app, &s, true);
+	printf("\nConfiguration comes from the environment, then from a .env file\n"
+	       "(ENV_FILE). Every key %s reads, its default (\"-\": none) and what\n"
+	       "it takes; docs/configuration.md says what each one does:\n",
+	       app->name);
+	print_key("KEY", "DEFAULT", "TAKES", stdout);
+	svc_config_foreach(print_key, stdout);
+	svc_config_reset();
+}
+
+/*
+ * libpq's own parser, so a typo is reported at start-up, not at connect.
+ * Its messages quote pieces of the string, the password among them ("invalid
+ * percent-encoded token"), so the message reported is the one for the
+ * string with its password hidden; when that one parses, the password was
+ * the problem.
+ */
 static void
 check_database_url(const char *url)
 {
-	char *err = NULL;
+	char *err = NULL, redacted[1024], msg[256];
 	PQconninfoOption *opts = PQconninfoParse(url, &err);
 
 	if (opts == NULL) {
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", err ? err : "out of memory");
+		PQfreemem(err);
+		err = NULL;
+		svc_redact_url(url, redacted, sizeof(redacted));
+		opts = PQconninfoParse(redacted, &err);
+		snprintf(msg, sizeof(msg), "%s",
+			 opts != NULL  ? "its password is not valid "
+					 "(percent-encode it)"
+			 : err != NULL ? err
+				       : "out of memory");
 		msg[strcspn(msg, "\n")] = '\0';
 		svc_config_fail("DATABASE_URL", "is not a valid libpq URL: %s",
 				msg);
+		PQconninfoFree(opts);
+		PQfreemem(err);
+		return;
 	}
 	/* libpq only checks the port when connecting; check it now. */
-	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
 		if (strcmp(o->keyword, "port") == 0 && o->val != NULL &&
 		    strspn(o->val, "0123456789,") != strlen(o->val))
 			svc_config_fail("DATABASE_URL",
@@ -110,6 +157,32 @@ check_database_url(const char *url)
 	}
 	PQconninfoFree(opts);
 	PQfreemem(err);
+}
+
+/* What --help says of the keys whose readers only know them as text. */
+static void
+describe_keys(void)
+{
+	static const char *const keys[][2] = {
+		{ "LOG_LEVEL", "debug|info|warn|error" },
+		{ "LOG_FORMAT", "json|text" },
+		{ "SERVICE_HOST", "IPv4 address" },
+		{ "DATABASE_URL", "libpq URL or key=value string" },
+		{ "JWT_SECRET_ACCEPT", "at least 32 bytes; unset: none" },
+		{ "RABBITMQ_URL",
+		  "amqp://user:password@host:port/vhost; unset: no events" },
+		{ "MIGRATIONS_DIR", "directory" },
+		{ "RATE_LIMIT", "N/second|minute|hour[,burst=M] or off" },
+		{ "RATE_LIMIT_SERVICE",
+		  "like RATE_LIMIT; unset: ten times RATE_LIMIT" },
+		{ "OTEL_EXPORTER_OTLP_ENDPOINT",
+		  "http:// or https:// URL; unset: no export" },
+		{ "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		  "http:// or https:// URL; unset: <endpoint>/v1/traces" },
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		svc_config_describe(keys[i][0], keys[i][1]);
 }
 
 /* Reads every key; problems are recorded for svc_config_error(). */
@@ -124,6 +197,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 
 	memset(s, 0, sizeof(*s));
 	svc_config_load(NULL);
+	describe_keys();
 	s->name = svc_config_str("SERVICE_NAME", app->name);
 	level = svc_config_str("LOG_LEVEL", "info");
 	if (svc_log_parse_level(level, &s->log_level) != SVC_OK)
@@ -184,6 +258,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		svc_config_duration_ms("DB_STARTUP_WAIT", "30s", 0, 3600000);
 	s->drain_ms =
 		svc_config_duration_ms("DRAIN_TIMEOUT", "10s", 0, 3600000);
+	s->events = svc_config_get("RABBITMQ_URL") != NULL;
 	svc_mq_config_read(&s->mq);
 	s->mq.app_id = s->name;
 	s->outbox = svc_config_bool("OUTBOX_RELAY", true);
@@ -418,20 +493,31 @@ migrate(const struct settings *s)
 	return rc;
 }
 
+/*
+ * The HTTP side of the drain. Readiness fails first, so load balancers
+ * stop sending; the listener then closes (connections the kernel had
+ * already accepted are served, later attempts are refused at once, never
+ * left hanging), and every response from now on carries "Connection:
+ * close". The server runs until its last connection closed - a keep-alive
+ * connection left idle is still answered if its client sends one more
+ * request, so no client has a request cut off - or the deadline passed.
+ */
 static void
-drain(struct svc_server *srv, long long drain_ms)
+drain(struct svc_server *srv, long long deadline)
 {
-	long long deadline = svc_now_ms() + drain_ms;
 	struct timespec tick = { 0, 10 * 1000000 };
 
 	svc_health_set_draining(true);
 	svc_server_quiesce(srv);
-	while (svc_server_in_flight(srv) > 0 && svc_now_ms() < deadline)
+	while (svc_server_connections(srv) > 0 && svc_now_ms() < deadline)
 		nanosleep(&tick, NULL);
-	if (svc_server_in_flight(srv) > 0)
-		svc_log(SVC_LOG_WARN, "drain timeout: closing busy connections",
+	if (svc_server_connections(srv) > 0)
+		svc_log(SVC_LOG_WARN, "drain timeout: closing connections",
+			SVC_LOG_INT("connections", svc_server_connections(srv)),
 			SVC_LOG_INT("in_flight", svc_server_in_flight(srv)),
 			SVC_LOG_END);
+	else
+		svc_log(SVC_LOG_INFO, "connections drained", SVC_LOG_END);
 }
 
 /*
@@ -449,8 +535,7 @@ start_consumers(const struct svc_app *app, const struct settings *s,
 	};
 	size_t count = 0;
 
-	if (app->subscriptions == NULL ||
-	    svc_config_get("RABBITMQ_URL") == NULL)
+	if (app->subscriptions == NULL || !s->events)
 		return SVC_OK;
 	while (app->subscriptions[count].queue != NULL)
 		count++;
@@ -497,7 +582,7 @@ serve(const struct svc_app *app, const struct settings *s)
 		goto out;
 	svc_health_register("database", svc_health_check_db, NULL, true);
 	svc_health_register("migrations", check_migrations, NULL, true);
-	if (s->outbox && svc_config_get("RABBITMQ_URL") != NULL) {
+	if (s->outbox && s->events) {
 		struct svc_outbox_config oc = {
 			.mq = &s->mq,
 			.service = s->name,
@@ -528,18 +613,22 @@ serve(const struct svc_app *app, const struct settings *s)
 		goto out;
 	svc_log(SVC_LOG_INFO, "shutting down",
 		SVC_LOG_STR("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
-		SVC_LOG_END);
+		SVC_LOG_INT("drain_timeout_ms", s->drain_ms), SVC_LOG_END);
 	drain_deadline = svc_now_ms() + s->drain_ms;
-	drain(srv, s->drain_ms);
+	/* They finish the delivery in hand and take no other. */
+	for (size_t i = 0; i < nconsumers; i++)
+		svc_consumer_quit(consumers[i]);
+	drain(srv, drain_deadline);
 	rc = 0;
 out:
 	svc_server_stop(srv);
 	/*
-	 * Consumers before the relay, so events they wrote still leave;
-	 * deliveries not acked go back to their queues.
+	 * Consumers before the relay, so events they wrote still leave; a
+	 * handler still busy at the deadline is cancelled, and whatever was
+	 * not acked goes back to its queue.
 	 */
 	for (size_t i = 0; i < nconsumers; i++)
-		svc_consumer_stop(consumers[i]);
+		svc_consumer_stop(consumers[i], drain_deadline);
 	free(consumers);
 	/* After the server: requests still in flight may have written rows. */
 	svc_outbox_stop(outbox, drain_deadline);
@@ -566,11 +655,14 @@ svc_app_main(const struct svc_app *app, int argc, char **argv)
 
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
 	    strcmp(cmd, "help") == 0) {
-		usage(app, stdout);
+		help(app);
 		return 0;
 	}
-	if (strcmp(cmd, "--version") == 0) {
-		printf("%s %s\n", app->name, SVC_VERSION);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("%s %s%s%s%s\n", app->name, SVC_VERSION,
+		       SVC_GIT_DESCRIBE[0] != '\0' ? " (" : "",
+		       SVC_GIT_DESCRIBE,
+		       SVC_GIT_DESCRIBE[0] != '\0' ? ")" : "");
 		return 0;
 	}
 	if (strcmp(cmd, "routes") == 0)

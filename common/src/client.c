@@ -673,6 +673,7 @@ svc_client_do(const struct svc_client_request *req,
 	long long started = svc_now_ms();
 	const char *method = "GET", *body;
 	char *dumped = NULL, tp[SVC_TRACEPARENT_LEN + 1];
+	char shown[4096]; /* the URL, password hidden: for spans and logs */
 	/* A client span only inside a trace: the caller's context. */
 	bool traced = req != NULL && req->traceparent != NULL &&
 		      svc_trace_valid(req->traceparent);
@@ -686,7 +687,8 @@ svc_client_do(const struct svc_client_request *req,
 		svc_span_begin(&span, req->traceparent, SVC_SPAN_CLIENT,
 			       method);
 		svc_span_attr_str(&span, "http.request.method", method);
-		svc_span_attr_str(&span, "url.full", req->url);
+		svc_redact_url(req->url, shown, sizeof(shown));
+		svc_span_attr_str(&span, "url.full", shown);
 		svc_trace_format(&span.ctx, tp);
 	}
 	rc = check_request(req, out);
@@ -721,9 +723,10 @@ svc_client_do(const struct svc_client_request *req,
 	}
 	rc = outcome(h, curl_easy_perform(h->easy), &x, out);
 	if (rc != SVC_OK) {
+		svc_redact_url(req->url, shown, sizeof(shown));
 		svc_log(SVC_LOG_WARN, "outbound call failed",
 			SVC_LOG_STR("method", method),
-			SVC_LOG_STR("url", req->url),
+			SVC_LOG_STR("url", shown),
 			SVC_LOG_STR("error", out->error),
 			SVC_LOG_INT("duration_ms", svc_now_ms() - started),
 			SVC_LOG_END);

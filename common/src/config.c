@@ -4,7 +4,10 @@
  * The .env file is parsed once into a small list; lookups check the
  * environment first, so `KEY=x make run` always wins over the file. Errors
  * are recorded rather than fatal so svc_app can print the first one in a
- * single line and exit 2. Not thread-safe: start-up only.
+ * single line and exit 2. Every key read is also noted - its default and
+ * what it accepts, as the reader passed them - so `<svc> --help` lists the
+ * keys the code reads, not a copy that could drift from it. Not
+ * thread-safe: start-up only.
  */
 #include "svc/config.h"
 
@@ -26,6 +29,107 @@ struct entry {
 
 static struct entry *entries;
 static char first_error[512];
+
+/* A key as its first reader saw it: default (NULL: none), what it takes. */
+struct known {
+	char *key;
+	char *def;
+	char *accepts;
+	struct known *next;
+};
+
+/* Keys read, in the order first read; keys described, in any order. */
+static struct known *known_head, **known_tail = &known_head;
+static struct known *described;
+
+static struct known *
+find(struct known *list, const char *key)
+{
+	while (list != NULL && strcmp(list->key, key) != 0)
+		list = list->next;
+	return list;
+}
+
+static void
+free_known(struct known *k)
+{
+	while (k != NULL) {
+		struct known *next = k->next;
+
+		free(k->key);
+		free(k->def);
+		free(k->accepts);
+		free(k);
+		k = next;
+	}
+}
+
+static void
+note(const char *key, const char *def, const char *accepts)
+{
+	struct known *d = find(described, key), *k;
+
+	if (find(known_head, key) != NULL)
+		return;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return;
+	k->key = strdup(key);
+	k->def = def != NULL ? strdup(def) : NULL;
+	k->accepts = strdup(d != NULL ? d->accepts : accepts);
+	if (k->key == NULL || k->accepts == NULL ||
+	    (def != NULL && k->def == NULL)) {
+		free_known(k);
+		return;
+	}
+	*known_tail = k;
+	known_tail = &k->next;
+}
+
+void
+svc_config_describe(const char *key, const char *accepts)
+{
+	struct known *d = find(described, key);
+
+	if (d == NULL) {
+		d = calloc(1, sizeof(*d));
+		if (d == NULL)
+			return;
+		d->key = strdup(key);
+		d->next = described;
+		described = d;
+	}
+	free(d->accepts);
+	d->accepts = strdup(accepts);
+	if (d->key == NULL || d->accepts == NULL) {
+		/* Unusable: forget every description rather than crash. */
+		free_known(described);
+		described = NULL;
+	}
+}
+
+void
+svc_config_foreach(svc_config_key_fn fn, void *arg)
+{
+	for (struct known *k = known_head; k != NULL; k = k->next)
+		fn(k->key, k->def, k->accepts, arg);
+}
+
+/* 250 -> "250ms", 30000 -> "30s", 300000 -> "5m", 3600000 -> "1h". */
+static void
+format_ms(long long ms, char *out, size_t size)
+{
+	if (ms > 0 && ms % 3600000 == 0)
+		snprintf(out, size, "%lldh", ms / 3600000);
+	else if (ms > 0 && ms % 60000 == 0)
+		snprintf(out, size, "%lldm", ms / 60000);
+	else if (ms > 0 && ms % 1000 == 0)
+		snprintf(out, size, "%llds", ms / 1000);
+	else if (ms > 0)
+		snprintf(out, size, "%lldms", ms);
+	else
+		snprintf(out, size, "0");
+}
 
 void
 svc_config_fail(const char *key, const char *fmt, ...)
@@ -64,6 +168,11 @@ svc_config_reset(void)
 		free(entries);
 		entries = next;
 	}
+	free_known(known_head);
+	known_head = NULL;
+	free_known(described);
+	described = NULL;
+	known_tail = &known_head;
 	first_error[0] = '\0';
 }
 
@@ -143,6 +252,9 @@ svc_config_load(const char *path)
 	FILE *f;
 
 	if (path == NULL) {
+		note("ENV_FILE", ".env",
+		     "path (a missing .env is fine, a missing "
+		     "ENV_FILE is not)");
 		path = getenv("ENV_FILE");
 		explicit_path = path != NULL && *path != '\0';
 		if (!explicit_path)
@@ -164,8 +276,8 @@ svc_config_load(const char *path)
 	return rc;
 }
 
-const char *
-svc_config_get(const char *key)
+static const char *
+lookup(const char *key)
 {
 	const char *v = getenv(key);
 
@@ -178,17 +290,32 @@ svc_config_get(const char *key)
 }
 
 const char *
+svc_config_get(const char *key)
+{
+	note(key, NULL, "text");
+	return lookup(key);
+}
+
+const char *
 svc_config_str(const char *key, const char *def)
 {
-	const char *v = svc_config_get(key);
+	const char *v;
 
+	note(key, def, "text");
+	v = lookup(key);
 	return v != NULL ? v : def;
 }
 
 const char *
 svc_config_required(const char *key, size_t min_len)
 {
-	const char *v = svc_config_get(key);
+	char accepts[64];
+	const char *v;
+
+	snprintf(accepts, sizeof(accepts), "required, at least %zu bytes",
+		 min_len);
+	note(key, NULL, accepts);
+	v = lookup(key);
 
 	if (v == NULL || *v == '\0') {
 		svc_config_fail(key, "is required");
@@ -213,9 +340,15 @@ parse_ll(const char *s, long long *out, char **end)
 long long
 svc_config_int(const char *key, long long def, long long min, long long max)
 {
-	const char *v = svc_config_get(key);
+	char text[32], accepts[64];
+	const char *v;
 	long long n;
 	char *end;
+
+	snprintf(text, sizeof(text), "%lld", def);
+	snprintf(accepts, sizeof(accepts), "integer %lld..%lld", min, max);
+	note(key, text, accepts);
+	v = lookup(key);
 
 	if (v == NULL)
 		return def;
@@ -233,7 +366,10 @@ svc_config_bool(const char *key, bool def)
 {
 	static const char *const yes[] = { "1", "true", "yes", "on", NULL };
 	static const char *const no[] = { "0", "false", "no", "off", NULL };
-	const char *v = svc_config_get(key);
+	const char *v;
+
+	note(key, def ? "true" : "false", "true|false");
+	v = lookup(key);
 
 	if (v == NULL)
 		return def;
@@ -274,8 +410,15 @@ long long
 svc_config_duration_ms(const char *key, const char *def, long long min_ms,
 		       long long max_ms)
 {
-	const char *v = svc_config_get(key);
+	char lo[24], hi[24], accepts[64];
+	const char *v;
 	long long ms;
+
+	format_ms(min_ms, lo, sizeof(lo));
+	format_ms(max_ms, hi, sizeof(hi));
+	snprintf(accepts, sizeof(accepts), "duration %s..%s", lo, hi);
+	note(key, def, accepts);
+	v = lookup(key);
 
 	if (v == NULL)
 		v = def;
@@ -293,16 +436,20 @@ svc_config_duration_ms(const char *key, const char *def, long long min_ms,
 int
 svc_config_enum(const char *key, const char *def, const char *const *choices)
 {
-	const char *v = svc_config_str(key, def);
 	char list[256] = "";
+	const char *v;
 
-	for (int i = 0; choices[i] != NULL; i++)
-		if (strcasecmp(v, choices[i]) == 0)
-			return i;
 	for (int i = 0; choices[i] != NULL; i++) {
 		strncat(list, i ? "|" : "", sizeof(list) - strlen(list) - 1);
 		strncat(list, choices[i], sizeof(list) - strlen(list) - 1);
 	}
+	note(key, def, list);
+	v = lookup(key);
+	if (v == NULL)
+		v = def;
+	for (int i = 0; choices[i] != NULL; i++)
+		if (strcasecmp(v, choices[i]) == 0)
+			return i;
 	svc_config_fail(key, "must be one of %s, got \"%s\"", list, v);
 	for (int i = 0; choices[i] != NULL; i++)
 		if (strcmp(def, choices[i]) == 0)

@@ -12,6 +12,7 @@
  */
 #include "svc/consumer.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -43,8 +44,12 @@ struct svc_consumer {
 	int max_redeliveries, prefetch;
 	pthread_t thread;
 	atomic_bool stopping;
+	atomic_bool done; /* the thread has finished */
 	struct svc_mq *mq;
 	bool logged_down;
+	/* Cancels the transaction in hand, for a stop past its deadline. */
+	pthread_mutex_t cancel_lock;
+	PGcancel *cancel;
 };
 
 /* events_consumed_total{event_type,outcome}; event types before "other" */
@@ -159,6 +164,18 @@ str_member(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
+/* What svc_consumer_stop() uses to cancel the transaction in hand. */
+static void
+set_cancel(struct svc_consumer *c, PGconn *conn)
+{
+	PGcancel *cancel = conn != NULL ? PQgetCancel(conn) : NULL;
+
+	pthread_mutex_lock(&c->cancel_lock);
+	PQfreeCancel(c->cancel);
+	c->cancel = cancel;
+	pthread_mutex_unlock(&c->cancel_lock);
+}
+
 /*
  * The transaction: inbox row, then the handler when the row is new.
  * Returns 0 (committed; *dup says whether it was a duplicate) or < 0
@@ -180,6 +197,7 @@ handle_in_tx(struct svc_consumer *c, const char *type, json_t *data,
 	if (rc != SVC_OK)
 		return rc;
 	conn = svc_db_conn(db);
+	set_cancel(c, conn);
 	r = conn != NULL ? PQexecParams(conn, inbox_sql, 2, NULL, params, NULL,
 					NULL, 0)
 			 : NULL;
@@ -199,10 +217,13 @@ handle_in_tx(struct svc_consumer *c, const char *type, json_t *data,
 			goto fail;
 	}
 	PQclear(r);
-	return svc_db_commit(db);
+	rc = svc_db_commit(db);
+	set_cancel(c, NULL);
+	return rc;
 fail:
 	PQclear(r);
 	svc_db_rollback(db);
+	set_cancel(c, NULL);
 	return rc;
 }
 
@@ -264,6 +285,17 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 			svc_now_ms() < end && nap(c, backoff_ms(i));
 	     i++)
 		rc = handle_in_tx(c, type, data, &meta, &dup);
+	if (rc != SVC_OK && atomic_load(&c->stopping)) {
+		svc_log(SVC_LOG_INFO,
+			"consumer: stopping, event returned to the queue",
+			SVC_LOG_STR("queue", c->sub->queue),
+			SVC_LOG_STR("event_id", id),
+			SVC_LOG_STR("event_type", type),
+			SVC_LOG_STR("error", svc_strerror(rc)), SVC_LOG_END);
+		if (svc_mq_reject(c->mq, d->tag, true) != SVC_OK)
+			drop_mq(c);
+		goto out;
+	}
 	if (rc != SVC_OK) {
 		svc_log(SVC_LOG_WARN, "consumer: event failed, requeued",
 			SVC_LOG_STR("queue", c->sub->queue),
@@ -324,6 +356,7 @@ consumer_main(void *arg)
 	drop_mq(c);
 	svc_log(SVC_LOG_INFO, "consumer stopped",
 		SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+	atomic_store(&c->done, true);
 	return NULL;
 }
 
@@ -345,8 +378,10 @@ svc_consumer_start(const struct svc_subscription *sub,
 	c->mq_cfg.app_id = c->app_id;
 	c->max_redeliveries = cfg->max_redeliveries;
 	c->prefetch = cfg->prefetch > 0 ? cfg->prefetch : 16;
+	pthread_mutex_init(&c->cancel_lock, NULL);
 	if (c->url == NULL || c->app_id == NULL ||
 	    pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+		pthread_mutex_destroy(&c->cancel_lock);
 		free(c->url);
 		free(c->app_id);
 		free(c);
@@ -356,12 +391,38 @@ svc_consumer_start(const struct svc_subscription *sub,
 }
 
 void
-svc_consumer_stop(struct svc_consumer *c)
+svc_consumer_quit(struct svc_consumer *c)
 {
+	if (c != NULL)
+		atomic_store(&c->stopping, true);
+}
+
+void
+svc_consumer_stop(struct svc_consumer *c, long long deadline_ms)
+{
+	struct timespec tick = { 0, 10 * 1000000 };
+
 	if (c == NULL)
 		return;
-	atomic_store(&c->stopping, true);
+	svc_consumer_quit(c);
+	while (!atomic_load(&c->done) && svc_now_ms() < deadline_ms)
+		nanosleep(&tick, NULL);
+	pthread_mutex_lock(&c->cancel_lock);
+	if (!atomic_load(&c->done) && c->cancel != NULL) {
+		char err[256];
+
+		svc_log(SVC_LOG_WARN,
+			"consumer: drain timeout, cancelling the event in hand",
+			SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+		if (!PQcancel(c->cancel, err, sizeof(err)))
+			svc_log(SVC_LOG_WARN, "consumer: cannot cancel",
+				SVC_LOG_STR("queue", c->sub->queue),
+				SVC_LOG_STR("error", err), SVC_LOG_END);
+	}
+	pthread_mutex_unlock(&c->cancel_lock);
 	pthread_join(c->thread, NULL);
+	PQfreeCancel(c->cancel);
+	pthread_mutex_destroy(&c->cancel_lock);
 	free(c->url);
 	free(c->app_id);
 	free(c);

@@ -9,14 +9,29 @@
  * connection (no keep-alive), so we answer on a later call - except for an
  * early 413, where closing is what we want; and bodies arrive in pieces
  * that must each be consumed.
+ *
+ * The listening socket is ours, not libmicrohttpd's: an acceptor thread
+ * accepts and hands each connection to the pool (MHD_add_connection). That
+ * is what lets a drain stop accepting cleanly. MHD_quiesce_daemon() in
+ * 0.9.75 races with epoll workers over the listening socket and can abort
+ * the process (an unguarded MHD_PANIC on ENOENT), and it leaves the socket
+ * listening, so connections that arrive during the drain wait unanswered
+ * in the backlog and are reset when it finally closes. Our acceptor, told
+ * to stop, hands over what the kernel already accepted, then closes the
+ * socket: from then on a connection attempt is refused at once.
  */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "http_internal.h"
@@ -24,13 +39,23 @@
 #include "svc/log.h"
 #include "svc/metrics.h"
 
+/* How long the acceptor waits before looking again when it cannot accept
+ * (at the connection limit, out of descriptors). */
+#define ACCEPT_RETRY_MS 20
+
 struct svc_server {
 	struct MHD_Daemon *daemon;
 	struct svc_http *http;
 	size_t max_body;
+	int max_connections;
 	atomic_int in_flight;
+	atomic_int open;   /* connections a worker runs */
+	atomic_int handed; /* handed over, not yet taken up by a worker */
 	atomic_bool quiesced;
-	MHD_socket listen_fd;
+	int listen_fd; /* -1 once the acceptor closed it */
+	int wake[2];   /* a byte in wake[1] stops the acceptor */
+	pthread_t acceptor;
+	bool accepting; /* the acceptor thread runs (not joined yet) */
 	struct svc_metric_series *connections; /* http_active_connections */
 };
 
@@ -173,10 +198,14 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 
 	(void)conn;
 	(void)socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		atomic_fetch_add(&srv->open, 1);
+		atomic_fetch_sub(&srv->handed, 1);
 		svc_metrics_gauge_add(srv->connections, 1);
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		atomic_fetch_sub(&srv->open, 1);
 		svc_metrics_gauge_add(srv->connections, -1);
+	}
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -238,62 +267,234 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
-struct svc_server *
-svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
+/*
+ * Gives fd to a worker of the pool. Counted as handed over until the
+ * worker takes it up (NOTIFY_STARTED), so a drain never mistakes a
+ * connection on its way for none. libmicrohttpd closes fd itself when it
+ * refuses it (the per-address limit).
+ */
+static int
+hand_over(struct svc_server *srv, int fd, const struct sockaddr *addr,
+	  socklen_t len)
 {
-	struct svc_server *srv = calloc(1, sizeof(*srv));
-	struct sockaddr_in addr = { 0 };
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	atomic_fetch_add(&srv->handed, 1);
+	if (MHD_add_connection(srv->daemon, fd, addr, len) != MHD_YES) {
+		atomic_fetch_sub(&srv->handed, 1);
+		return SVC_EUNAVAIL;
+	}
+	return SVC_OK;
+}
 
-	if (srv == NULL)
-		return NULL;
+static bool
+at_limit(struct svc_server *srv)
+{
+	return atomic_load(&srv->open) + atomic_load(&srv->handed) >=
+	       srv->max_connections;
+}
+
+/*
+ * Accepts until the backlog is empty (true) or accepting must wait: the
+ * connection limit is reached - further clients wait in the backlog, as
+ * they would with libmicrohttpd's own listener - or descriptors ran out
+ * (false).
+ */
+static bool
+accept_all(struct svc_server *srv, bool *logged)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd;
+
+		if (at_limit(srv))
+			return false;
+		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len,
+			     SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			*logged = false;
+			hand_over(srv, fd, (struct sockaddr *)&ss, len);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return true;
+		if (!*logged)
+			svc_log(SVC_LOG_WARN, "cannot accept a connection",
+				SVC_LOG_STR("error", strerror(errno)),
+				SVC_LOG_END);
+		*logged = true;
+		return false;
+	}
+}
+
+/*
+ * The acceptor: waits for connections or a stop. On a stop it takes what
+ * the kernel has already accepted - those clients have sent their request
+ * or are about to - and closes the socket, so later attempts are refused
+ * instead of waiting in a backlog nobody reads.
+ */
+static void *
+acceptor_main(void *arg)
+{
+	struct svc_server *srv = arg;
+	bool logged = false, ready = true;
+
+	for (;;) {
+		struct pollfd fds[2] = { { srv->wake[0], POLLIN, 0 },
+					 { srv->listen_fd, POLLIN, 0 } };
+
+		if (poll(fds, ready ? 2 : 1, ready ? -1 : ACCEPT_RETRY_MS) <
+			    0 &&
+		    errno != EINTR)
+			break;
+		if (fds[0].revents != 0)
+			break;
+		ready = accept_all(srv, &logged);
+	}
+	/* Past the limit too: a drain must not leave them to be reset. */
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0 && errno != EINTR && errno != ECONNABORTED)
+			break;
+		if (fd >= 0)
+			hand_over(srv, fd, (struct sockaddr *)&ss, len);
+	}
+	close(srv->listen_fd);
+	srv->listen_fd = -1;
+	return NULL;
+}
+
+/* A listening TCP socket on host:port, or -1 (logged). */
+static int
+open_listener(const struct svc_server_config *cfg)
+{
+	struct sockaddr_in addr = { 0 };
+	const char *what = "socket";
+	int one = 1, fd;
+
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t)cfg->port);
 	if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
 		svc_log(SVC_LOG_ERROR, "invalid listen address",
 			SVC_LOG_STR("host", cfg->host), SVC_LOG_END);
-		free(srv);
-		return NULL;
+		return -1;
 	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	/*
+	 * SO_REUSEADDR: a restart binds while old connections linger in
+	 * TIME_WAIT. SO_REUSEPORT: a new process can take the port while
+	 * the old one drains (libmicrohttpd's LISTENING_ADDRESS_REUSE did
+	 * the same).
+	 */
+	what = "setsockopt";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0)
+		goto fail;
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0)
+		goto fail;
+	what = "listen";
+	if (listen(fd, 1024) != 0)
+		goto fail;
+	return fd;
+fail:
+	svc_log(SVC_LOG_ERROR, "cannot listen", SVC_LOG_STR("host", cfg->host),
+		SVC_LOG_INT("port", cfg->port), SVC_LOG_STR("call", what),
+		SVC_LOG_STR("error", strerror(errno)), SVC_LOG_END);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+struct svc_server *
+svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
+{
+	struct svc_server *srv = calloc(1, sizeof(*srv));
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
+			 MHD_USE_NO_LISTEN_SOCKET;
+
+	if (srv == NULL)
+		return NULL;
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
-	srv->listen_fd = MHD_INVALID_SOCKET;
+	srv->max_connections = cfg->max_connections;
+	srv->wake[0] = srv->wake[1] = -1;
+	srv->listen_fd = open_listener(cfg);
+	if (srv->listen_fd < 0 || pipe2(srv->wake, O_CLOEXEC) != 0)
+		goto fail;
 	srv->connections = svc_metrics_series(
 		svc_metrics_gauge(NULL, "http_active_connections",
 				  "Open client connections.", NULL, 0),
 		NULL);
 	srv->daemon = MHD_start_daemon(
-		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+		flags, 0, NULL, NULL, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
 		MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
-		svc_log(SVC_LOG_ERROR, "cannot listen",
-			SVC_LOG_STR("host", cfg->host),
-			SVC_LOG_INT("port", cfg->port), SVC_LOG_END);
-		free(srv);
-		return NULL;
+		svc_log(SVC_LOG_ERROR, "cannot start the HTTP server",
+			SVC_LOG_END);
+		goto fail;
 	}
+	if (pthread_create(&srv->acceptor, NULL, acceptor_main, srv) != 0) {
+		svc_log(SVC_LOG_ERROR, "cannot start the acceptor thread",
+			SVC_LOG_END);
+		goto fail;
+	}
+	srv->accepting = true;
 	return srv;
+fail:
+	if (srv->daemon != NULL)
+		MHD_stop_daemon(srv->daemon);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->wake[0] >= 0) {
+		close(srv->wake[0]);
+		close(srv->wake[1]);
+	}
+	free(srv);
+	return NULL;
 }
 
+/* Stops the acceptor; it closes the listening socket as it goes. */
+static void
+stop_accepting(struct svc_server *srv)
+{
+	ssize_t w;
+
+	if (!srv->accepting)
+		return;
+	w = write(srv->wake[1], "q", 1);
+	(void)w;
+	pthread_join(srv->acceptor, NULL);
+	srv->accepting = false;
+}
+
+/*
+ * The listener closes before responses start asking clients to close:
+ * a client told to reconnect is refused, never caught by the close in a
+ * backlog nobody reads.
+ */
 void
 svc_server_quiesce(struct svc_server *srv)
 {
-	if (atomic_exchange(&srv->quiesced, true))
-		return;
-	srv->listen_fd = MHD_quiesce_daemon(srv->daemon);
+	stop_accepting(srv);
+	atomic_store(&srv->quiesced, true);
 }
 
 int
@@ -303,15 +504,21 @@ svc_server_in_flight(const struct svc_server *srv)
 }
 
 int
+svc_server_connections(const struct svc_server *srv)
+{
+	return atomic_load(&srv->open) + atomic_load(&srv->handed);
+}
+
+int
 svc__server_add_connection(struct svc_server *srv, int fd)
 {
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr,
-			       sizeof(addr)) != MHD_YES)
-		return SVC_EINVAL;
-	return SVC_OK;
+	return hand_over(srv, fd, (struct sockaddr *)&addr, sizeof(addr)) ==
+			       SVC_OK
+		       ? SVC_OK
+		       : SVC_EINVAL;
 }
 
 void
@@ -319,8 +526,9 @@ svc_server_stop(struct svc_server *srv)
 {
 	if (srv == NULL)
 		return;
+	stop_accepting(srv);
 	MHD_stop_daemon(srv->daemon);
-	if (srv->listen_fd != MHD_INVALID_SOCKET)
-		close(srv->listen_fd);
+	close(srv->wake[0]);
+	close(srv->wake[1]);
 	free(srv);
 }

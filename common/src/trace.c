@@ -458,8 +458,11 @@ send_batch(CURL *easy, const struct svc_span *spans, size_t n)
 		return true;
 	if (svc_now_ms() - last_warned >= 60000) {
 		last_warned = svc_now_ms();
+		char shown[512];
+
+		svc_redact_url(ex.url, shown, sizeof(shown));
 		svc_log(SVC_LOG_WARN, "trace export failed, spans dropped",
-			SVC_LOG_STR("url", ex.url),
+			SVC_LOG_STR("url", shown),
 			SVC_LOG_STR("error", c == CURLE_OK
 						     ? "unexpected status"
 						     : curl_easy_strerror(c)),
@@ -559,6 +562,7 @@ int
 svc_trace_export_start(const struct svc_trace_export_config *cfg)
 {
 	size_t cap = (size_t)(cfg->queue_size > 0 ? cfg->queue_size : 2048);
+	char shown[512];
 
 	if (cfg->url == NULL)
 		return SVC_EINVAL;
@@ -586,7 +590,8 @@ svc_trace_export_start(const struct svc_trace_export_config *cfg)
 	pthread_mutex_lock(&ex.lock);
 	ex.on = true;
 	pthread_mutex_unlock(&ex.lock);
-	svc_log(SVC_LOG_INFO, "trace export on", SVC_LOG_STR("url", ex.url),
+	svc_redact_url(ex.url, shown, sizeof(shown));
+	svc_log(SVC_LOG_INFO, "trace export on", SVC_LOG_STR("url", shown),
 		SVC_LOG_END);
 	return SVC_OK;
 fail:

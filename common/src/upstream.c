@@ -47,13 +47,18 @@ svc_upstream_config_read(const char *name, const char *url_key,
 								: name[i]);
 	prefix[i] = '\0';
 	cfg->name = name;
+	svc_config_describe(url_key, "http:// or https:// URL");
 	cfg->base_url = svc_config_str(url_key, default_url);
 	if (strncmp(cfg->base_url, "http://", 7) != 0 &&
-	    strncmp(cfg->base_url, "https://", 8) != 0)
+	    strncmp(cfg->base_url, "https://", 8) != 0) {
+		char shown[512];
+
+		svc_redact_url(cfg->base_url, shown, sizeof(shown));
 		svc_config_fail(url_key,
 				"must be an http:// or https:// URL, "
 				"got \"%s\"",
-				cfg->base_url);
+				shown);
+	}
 	cfg->breaker.target = name;
 	svc_breaker_config_read(prefix, &cfg->breaker);
 	svc_retry_config_read(prefix, &cfg->retry);

@@ -93,3 +93,131 @@ svc_rfc3339_now(char out[32])
 	n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
 }
+
+/* --- redaction --- */
+
+struct sink {
+	char *out;
+	size_t size, len;
+};
+
+static void
+put(struct sink *k, const char *s, size_t n)
+{
+	while (n-- > 0 && k->len + 1 < k->size)
+		k->out[k->len++] = *s++;
+	k->out[k->len] = '\0';
+}
+
+/* "password=<value>" in a query string of n bytes: up to '&' or '#'. */
+static void
+put_query(struct sink *k, const char *q, size_t n)
+{
+	const char *end = q + n;
+
+	while (q < end) {
+		const char *amp = memchr(q, '&', (size_t)(end - q));
+		size_t len =
+			amp != NULL ? (size_t)(amp - q) : (size_t)(end - q);
+
+		if (len >= 9 && strncmp(q, "password=", 9) == 0) {
+			put(k, q, 9);
+			put(k, "***", 3);
+		} else {
+			put(k, q, len);
+		}
+		q += len;
+		if (q < end)
+			put(k, q++, 1);
+	}
+}
+
+/*
+ * libpq's "key = value" form: values are bare words or single-quoted with
+ * backslash escapes; spaces may surround '='.
+ */
+static void
+put_keywords(struct sink *k, const char *s)
+{
+	while (*s != '\0') {
+		const char *key = s, *value;
+		bool secret;
+
+		while (*s != '\0' && *s != '=' && !isspace((unsigned char)*s))
+			s++;
+		secret = s - key == 8 && strncmp(key, "password", 8) == 0;
+		put(k, key, (size_t)(s - key));
+		while (isspace((unsigned char)*s))
+			put(k, s++, 1);
+		if (*s != '=')
+			continue;
+		put(k, s++, 1);
+		while (isspace((unsigned char)*s))
+			put(k, s++, 1);
+		value = s;
+		if (*s == '\'') {
+			for (s++; *s != '\0' && *s != '\''; s++)
+				if (*s == '\\' && s[1] != '\0')
+					s++;
+			if (*s == '\'')
+				s++;
+		} else {
+			while (*s != '\0' && !isspace((unsigned char)*s))
+				s++;
+		}
+		if (secret)
+			put(k, "***", 3);
+		else
+			put(k, value, (size_t)(s - value));
+		while (isspace((unsigned char)*s))
+			put(k, s++, 1);
+	}
+}
+
+void
+svc_redact_url(const char *url, char *out, size_t size)
+{
+	struct sink k = { out, size, 0 };
+	const char *scheme_end, *auth, *end, *at = NULL, *colon;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	if (url == NULL)
+		return;
+	scheme_end = strstr(url, "://");
+	if (scheme_end == NULL && strchr(url, '=') != NULL) {
+		put_keywords(&k, url);
+		return;
+	}
+	/*
+	 * The user information ends at the last '@' before the query: a
+	 * password with a raw '/' or '@' is hidden too (hiding a little
+	 * more than needed is harmless here).
+	 */
+	auth = scheme_end != NULL ? scheme_end + 3 : url; /* "u:p@host" */
+	end = auth + strcspn(auth, "?#");
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	put(&k, url, (size_t)(auth - url));
+	if (at != NULL) {
+		colon = memchr(auth, ':', (size_t)(at - auth));
+		if (colon != NULL) {
+			put(&k, auth, (size_t)(colon + 1 - auth));
+			put(&k, "***", 3);
+		} else {
+			put(&k, auth, (size_t)(at - auth));
+		}
+		auth = at;
+	}
+	put(&k, auth, (size_t)(end - auth));
+	if (*end == '?') {
+		size_t n = strcspn(end + 1, "#");
+
+		put(&k, "?", 1);
+		put_query(&k, end + 1, n);
+		end += 1 + n;
+	}
+	put(&k, end, strlen(end));
+}

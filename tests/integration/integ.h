@@ -66,7 +66,7 @@ bool file_contains(const char *path, const char *text, int ms);
 void pause_ms(int ms);
 /*
  * A free port for spawned services and servers: SPARE_PORTS + i
- * (0 <= i < 12).
+ * (0 <= i < 16; scripts/test.sh says which suite has which).
  */
 int spare_port(int i);
 
@@ -84,6 +84,8 @@ Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
+Suite *lifecycle_suite(void);
+Suite *secrets_suite(void);
 /* Hostile input against all three services (tests/security/). */
 Suite *hostile_suite(void);
 /* Last: it reads the outboxes the other suites filled. */

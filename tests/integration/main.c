@@ -27,6 +27,10 @@ main(void)
 		metrics_suite,
 		/* its own products process: see test_ratelimit.c */
 		ratelimit_suite,
+		/* processes of their own: see test_lifecycle.c */
+		lifecycle_suite,
+		/* a process with known secrets: see test_secrets.c */
+		secrets_suite,
 		/* hostile input: tests/security/ */
 		hostile_suite,
 		/* last: it reads what the others published */

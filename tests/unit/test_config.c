@@ -463,6 +463,50 @@ START_TEST(first_error_wins)
 }
 END_TEST
 
+/* Collects "KEY=DEF|ACCEPTS;" for every noted key. */
+static void
+collect(const char *key, const char *def, const char *accepts, void *arg)
+{
+	char *out = arg;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 1024 - n, "%s=%s|%s;", key, def ? def : "-", accepts);
+}
+
+START_TEST(keys_read_are_listed_with_their_defaults)
+{
+	static const char *const choices[] = { "debug", "info", NULL };
+	char seen[1024] = "";
+
+	setenv("UT_INT", "7", 1);
+	svc_config_describe("UT_S", "a name");
+	svc_config_int("UT_INT", 3, 1, 9);
+	svc_config_duration_ms("UT_DUR", "250ms", 0, 3600000);
+	svc_config_bool("UT_BOOL", true);
+	svc_config_str("UT_S", "dflt");
+	svc_config_get("UT_X");
+	svc_config_required("UT_SECRET", 32);
+	svc_config_enum("UT_ENUM", "info", choices);
+	/* The first reader describes a key; later reads change nothing. */
+	svc_config_int("UT_INT", 5, 0, 1);
+	svc_config_str("UT_X", "late");
+	svc_config_foreach(collect, seen);
+	ck_assert_str_eq(seen, "UT_INT=3|integer 1..9;"
+			       "UT_DUR=250ms|duration 0..1h;"
+			       "UT_BOOL=true|true|false;"
+			       "UT_S=dflt|a name;"
+			       "UT_X=-|text;"
+			       "UT_SECRET=-|required, at least 32 bytes;"
+			       "UT_ENUM=info|debug|info;");
+	/* The value set (7) is nowhere: only defaults are listed. */
+	ck_assert_ptr_null(strstr(seen, "7"));
+	svc_config_reset();
+	seen[0] = '\0';
+	svc_config_foreach(collect, seen);
+	ck_assert_str_eq(seen, "");
+}
+END_TEST
+
 Suite *
 config_suite(void)
 {
@@ -498,6 +542,7 @@ config_suite(void)
 	tcase_add_test(typed, required_values);
 	tcase_add_test(typed, enum_choices);
 	tcase_add_test(typed, first_error_wins);
+	tcase_add_test(typed, keys_read_are_listed_with_their_defaults);
 	suite_add_tcase(s, typed);
 	return s;
 }

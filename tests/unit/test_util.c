@@ -1,9 +1,10 @@
 /*
  * test_util.c - unit tests for util.c: random v4 UUIDs (shape, version and
  * variant bits, uniqueness), the canonical-form UUID check, the RFC 3339
- * clock string and the clocks and random bytes behind them. Everything is
- * checked against the wall and monotonic clocks of the machine running the
- * tests; nothing sleeps.
+ * clock string and the clocks and random bytes behind them, and the
+ * password redaction of URLs and connection strings for log lines.
+ * Everything is checked against the wall and monotonic clocks of the
+ * machine running the tests; nothing sleeps.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -171,12 +172,49 @@ START_TEST(random_bytes_fill_the_buffer)
 }
 END_TEST
 
+START_TEST(redact_url_hides_every_password)
+{
+	static const char *const cases[][2] = {
+		{ "postgres://u:s3cret@h:5432/db",
+		  "postgres://u:***@h:5432/db" },
+		{ "amqp://guest:guest@127.0.0.1:5672/%2f",
+		  "amqp://guest:***@127.0.0.1:5672/%2f" },
+		{ "http://h:8081/api?x=1", "http://h:8081/api?x=1" },
+		{ "http://user@h/", "http://user@h/" },
+		{ "postgres://u:pa/ss@h/db", "postgres://u:***@h/db" },
+		{ "postgres://u:p@ss@h/db", "postgres://u:***@h/db" },
+		{ "postgres://h/db?user=u&password=s3cret&sslmode=disable",
+		  "postgres://h/db?user=u&password=***&sslmode=disable" },
+		{ "postgres://u:s3cret@[::1/db", "postgres://u:***@[::1/db" },
+		{ "host=h password=s3cret dbname=d",
+		  "host=h password=*** dbname=d" },
+		{ "host=h password = 's3 \\' cret' x",
+		  "host=h password = *** x" },
+		{ "password=", "password=***" },
+		{ "u:s3cret@h", "u:***@h" },
+		{ "", "" },
+	};
+	char out[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		svc_redact_url(cases[i][0], out, sizeof(out));
+		ck_assert_str_eq(out, cases[i][1]);
+	}
+	/* Cut short, never overrun, always terminated. */
+	svc_redact_url("postgres://u:s3cret@host/db", out, 16);
+	ck_assert_str_eq(out, "postgres://u:**");
+	svc_redact_url(NULL, out, sizeof(out));
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 Suite *
 util_suite(void)
 {
 	Suite *s = suite_create("util");
 	TCase *uuid = tcase_create("uuid");
 	TCase *clock = tcase_create("clock");
+	TCase *redact = tcase_create("redact");
 
 	tcase_add_test(uuid, uuid_v4_has_version_and_variant);
 	tcase_add_test(uuid, uuid_v4_is_unique);
@@ -188,5 +226,8 @@ util_suite(void)
 	tcase_add_test(clock, clocks_agree_with_the_system);
 	tcase_add_test(clock, random_bytes_fill_the_buffer);
 	suite_add_tcase(s, clock);
+
+	tcase_add_test(redact, redact_url_hides_every_password);
+	suite_add_tcase(s, redact);
 	return s;
 }

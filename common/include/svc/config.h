@@ -23,7 +23,7 @@
  */
 int svc_config_load(const char *path);
 
-/* Forgets loaded values and recorded errors (tests). */
+/* Forgets loaded values, noted keys and recorded errors. */
 void svc_config_reset(void);
 
 /* Raw value of key (borrowed, valid until svc_config_reset), or NULL. */
@@ -52,6 +52,25 @@ long long svc_config_duration_ms(const char *key, const char *def,
 /* One of the given choices (NULL-terminated); returns its index. */
 int svc_config_enum(const char *key, const char *def,
 		    const char *const *choices);
+
+/*
+ * Says what key accepts ("debug|info|warn|error"), for --help, where its
+ * reader's own description would only say "text"; call it before the key
+ * is read to list it at that place. The getters above note every key
+ * they read with the default they were given. Start-up only.
+ */
+void svc_config_describe(const char *key, const char *accepts);
+
+typedef void (*svc_config_key_fn)(const char *key, const char *def,
+				  const char *accepts, void *arg);
+
+/*
+ * Calls fn for every key read or described since the last
+ * svc_config_reset(), in the order first seen, with the default its first
+ * reader passed (NULL: none) and what it accepts, both borrowed for the
+ * call.
+ */
+void svc_config_foreach(svc_config_key_fn fn, void *arg);
 
 /* Records an error for key (used by module-specific parsers). */
 void svc_config_fail(const char *key, const char *fmt, ...)

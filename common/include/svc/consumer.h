@@ -5,8 +5,9 @@
  *
  * A service lists its subscriptions in its svc_app; svc_app_main() starts
  * one consumer per entry when RABBITMQ_URL is set and stops them while
- * draining. Per delivery the consumer parses the body, then in ONE
- * transaction on the thread's svc_db_thread() inserts the event id into
+ * draining (a delivery not acked by then returns to its queue). Per
+ * delivery the consumer parses the body, then in ONE transaction on the
+ * thread's svc_db_thread() inserts the event id into
  * `inbox` (ON CONFLICT DO NOTHING) and, only when that inserted a row,
  * calls the handler. Success commits, then acks. Anything else - a body
  * that is not an event, a handler failure (rolled back) - rejects with
@@ -73,10 +74,19 @@ struct svc_consumer *svc_consumer_start(const struct svc_subscription *sub,
 					const struct svc_consumer_config *cfg);
 
 /*
- * Stops the thread after the delivery in hand (if any), closes its
- * connection - unacked deliveries go back to the queue - and frees c.
- * NULL is a no-op.
+ * Asks the thread to stop: it finishes the delivery in hand (if any),
+ * takes no other, and closes its connection, so the deliveries the broker
+ * had sent ahead (prefetched, unacked) go back to the queue. Returns at
+ * once; NULL is a no-op.
  */
-void svc_consumer_stop(struct svc_consumer *c);
+void svc_consumer_quit(struct svc_consumer *c);
+
+/*
+ * Quits (if not asked yet) and waits for the thread until deadline_ms
+ * (svc_now_ms() clock). Past it, the statement its handler is running is
+ * cancelled: the transaction rolls back and the delivery goes back to the
+ * queue, for the next consumer. Then frees c. NULL is a no-op.
+ */
+void svc_consumer_stop(struct svc_consumer *c, long long deadline_ms);
 
 #endif

@@ -262,12 +262,17 @@ struct svc_server;
 struct svc_server *svc_server_start(struct svc_http *http,
 				    const struct svc_server_config *cfg);
 /*
- * Stops accepting new connections; requests in flight carry on, and their
- * responses ask the client to close the connection.
+ * Stops accepting: the connections the kernel already accepted are taken
+ * and served, then the listening socket closes, so a new connection
+ * attempt is refused at once (never left waiting). Open connections are
+ * still served, and every response from now on carries "Connection:
+ * close", so each connection ends cleanly after its next response.
  */
 void svc_server_quiesce(struct svc_server *srv);
 /* Requests being served now. */
 int svc_server_in_flight(const struct svc_server *srv);
+/* Client connections open now, idle keep-alive ones included. */
+int svc_server_connections(const struct svc_server *srv);
 /* Stops the server, closing every connection; NULL is a no-op. */
 void svc_server_stop(struct svc_server *srv);
 

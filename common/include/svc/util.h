@@ -1,6 +1,6 @@
 /*
  * svc/util.h - small helpers every module needs: UUIDs, clocks, RFC 3339
- * timestamps. Nothing here allocates.
+ * timestamps, URLs fit for a log line. Nothing here allocates.
  */
 #ifndef SVC_UTIL_H
 #define SVC_UTIL_H
@@ -28,5 +28,14 @@ void svc_rfc3339_now(char out[32]);
 
 /* Fills buf with n cryptographically random bytes (OpenSSL). */
 int svc_random_bytes(void *buf, size_t n);
+
+/*
+ * Copies a URL or a libpq connection string into out (size bytes, always
+ * NUL-terminated, cut short if need be) with every password replaced by
+ * "***": the one in "scheme://user:password@host", a "password=" query
+ * parameter, a libpq "password=..." keyword. For log lines and error
+ * messages, which must never carry a secret.
+ */
+void svc_redact_url(const char *url, char *out, size_t size);
 
 #endif
