@@ -30,8 +30,9 @@ shutdown() {
   trap - EXIT INT TERM
   echo "== stopping"
   local s
-  for s in "${!PIDS[@]}"; do
-    stop_pid "${PIDS[$s]}" 30 || true
+  # orders first: its pooled connections would hold the others' drains open.
+  for s in $(services | tac); do
+    [[ -z ${PIDS[$s]:-} ]] || stop_pid "${PIDS[$s]}" 30 || true
   done
   scripts/infra.sh stop "$STATE" || true
   exit 0

@@ -81,13 +81,28 @@ END_TEST
 
 START_TEST(subcommands)
 {
-	char *out = NULL;
+	char *out = NULL, *version = NULL;
 
 	ck_assert_int_eq(run_with("", "--version", &out), 0);
-	ck_assert_ptr_nonnull(strstr(out, "products "));
+	ck_assert_int_eq(run_cmd("cat VERSION", &version), 0);
+	version[strcspn(version, "\n")] = '\0';
+	ck_assert_int_gt(strlen(version), 0);
+	/* "products 0.1.0" or "products 0.1.0 (<git describe>)" */
+	ck_assert_msg(strncmp(out, "products ", 9) == 0 &&
+			      strncmp(out + 9, version, strlen(version)) == 0 &&
+			      strchr(" \n", out[9 + strlen(version)]) != NULL,
+		      "%s", out);
+	ck_assert_int_eq(count(out, "\n"), 1);
 	free(out);
+	free(version);
+	/* Usage, subcommands, then every key with its default. */
 	ck_assert_int_eq(run_with("", "--help", &out), 0);
 	ck_assert_ptr_nonnull(strstr(out, "usage:"));
+	ck_assert_ptr_nonnull(strstr(out, "  migrate "));
+	ck_assert_ptr_nonnull(strstr(out, "\n  DRAIN_TIMEOUT "));
+	ck_assert_ptr_nonnull(strstr(out, " 10s "));
+	ck_assert_ptr_nonnull(strstr(out, "\n  SERVICE_PORT "));
+	ck_assert_ptr_nonnull(strstr(out, " 8081 "));
 	free(out);
 	ck_assert_int_eq(run_with("", "frobnicate", &out), 2);
 	free(out);
