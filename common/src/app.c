@@ -86,38 +86,6 @@ usage(const struct svc_app *app, FILE *f)
 		app->name, app->name);
 }
 
-static void
-print_key(const char *key, const char *def, const char *accepts, void *arg)
-{
-	fprintf(arg, "  %-34s %-10s %s\n", key, def != NULL ? def : "-",
-		accepts);
-}
-
-static void read_settings(const struct svc_app *app, struct settings *s,
-			  bool need_secret);
-
-/*
- * --help: the usage, then every key the service reads with the default
- * its reader passes, from the readers themselves (svc_config_foreach), so
- * the list cannot drift from the code. Values set in the environment are
- * never printed.
- */
-static void
-help(const struct svc_app *app)
-{
-	struct settings s;
-
-	usage(app, stdout);
-	read_settings(app, &s, true);
-	printf("\nConfiguration comes from the environment, then from a .env file\n"
-	       "(ENV_FILE). Every key %s reads, its default (\"-\": none) and what\n"
-	       "it takes; docs/configuration.md says what each one does:\n",
-	       app->name);
-	print_key("KEY", "DEFAULT", "TAKES", stdout);
-	svc_config_foreach(print_key, stdout);
-	svc_config_reset();
-}
-
 /*
  * libpq's own parser, so a typo is reported at start-up, not at connect.
  * Its messages quote pieces of the string, the password among them ("invalid
@@ -291,6 +259,35 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		s->http.jwt_key = (const unsigned char *)s->jwt_secret;
 		s->http.jwt_key_len = strlen(s->jwt_secret);
 	}
+}
+
+static void
+print_key(const char *key, const char *def, const char *accepts, void *arg)
+{
+	fprintf(arg, "  %-34s %-10s %s\n", key, def != NULL ? def : "-",
+		accepts);
+}
+
+/*
+ * --help: the usage, then every key the service reads with the default
+ * its reader passes, from the readers themselves (svc_config_foreach), so
+ * the list cannot drift from the code. Values set in the environment are
+ * never printed.
+ */
+static void
+help(const struct svc_app *app)
+{
+	struct settings s;
+
+	usage(app, stdout);
+	read_settings(app, &s, true);
+	printf("\nConfiguration comes from the environment, then from a .env file\n"
+	       "(ENV_FILE). Every key %s reads, its default (\"-\": none) and what\n"
+	       "it takes; docs/configuration.md says what each one does:\n",
+	       app->name);
+	print_key("KEY", "DEFAULT", "TAKES", stdout);
+	svc_config_foreach(print_key, stdout);
+	svc_config_reset();
 }
 
 /* --- operational routes --- */

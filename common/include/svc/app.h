@@ -5,13 +5,18 @@
  * A service describes itself in one struct svc_app (name, port, routes,
  * statements) and hands it to svc_app_main(). That reads the configuration
  * (an invalid value: one line naming the key, exit 2), applies migrations,
- * serves HTTP until SIGTERM or SIGINT, then drains: readiness turns 503, the
- * listener stops accepting, in-flight requests finish within the drain
- * timeout, connections close, exit 0.
+ * serves HTTP until SIGTERM or SIGINT, then drains (docs/lifecycle.md):
+ * readiness turns 503, consumers take no new event, the listener closes
+ * (new connections are refused), open connections are served - each
+ * response saying "Connection: close" - until they close or DRAIN_TIMEOUT
+ * ends, a consumer's handler still running then is cancelled (its event
+ * goes back to the queue), the relay publishes what is left, exit 0.
  *
  * Subcommands: `<svc>` serves; `<svc> migrate` applies migrations and
  * exits; `<svc> routes` prints the route table; `<svc> token` mints a JWT
- * (--role, --sub, --ttl) with JWT_SECRET; --help; --version.
+ * (--role, --sub, --ttl) with JWT_SECRET; --help lists every configuration
+ * key with its default, from the code that reads it; --version prints the
+ * VERSION file's version and `git describe` of the build.
  */
 #ifndef SVC_APP_H
 #define SVC_APP_H
