@@ -80,7 +80,7 @@ JWT_SECRET=$(state_secret "$STATE")
 export RATE_LIMIT=100000/second
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-export SPARE_PORTS=$((HTTP_BASE + 10)) # twelve ports for what tests spawn
+export SPARE_PORTS=$((HTTP_BASE + 10)) # twenty ports for what tests spawn
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
 # Lets a test restart PostgreSQL under the running services.

@@ -66,7 +66,7 @@ bool file_contains(const char *path, const char *text, int ms);
 void pause_ms(int ms);
 /*
  * A free port for spawned services and servers: SPARE_PORTS + i
- * (0 <= i < 12).
+ * (0 <= i < 20; which suite uses which: grep spare_port).
  */
 int spare_port(int i);
 
@@ -86,6 +86,8 @@ Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
 /* Hostile input against all three services (tests/security/). */
 Suite *hostile_suite(void);
+/* Slow and greedy connections (tests/security/). */
+Suite *connections_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

@@ -29,6 +29,7 @@ main(void)
 		ratelimit_suite,
 		/* hostile input: tests/security/ */
 		hostile_suite,
+		connections_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};
