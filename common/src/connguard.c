@@ -62,7 +62,8 @@ addr_of(const struct sockaddr *sa, struct addr *out)
 	if (sa->sa_family == AF_INET) {
 		out->b[10] = out->b[11] = 0xff;
 		memcpy(out->b + 12,
-		       &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		       &((const struct sockaddr_in *)(const void *)sa)
+				->sin_addr,
 		       4);
 		return true;
 	}

@@ -43,8 +43,7 @@ struct svc_conn;
  * A guard, and with a read deadline the thread that enforces it
  * (svc_connguard_free stops it). NULL when memory or threads run out.
  */
-struct svc_connguard *
-svc_connguard_new(const struct svc_connguard_config *cfg);
+struct svc_connguard *svc_connguard_new(const struct svc_connguard_config *cfg);
 void svc_connguard_free(struct svc_connguard *g);
 
 /* Whether a connection from sa may open now (the accept policy). */

@@ -78,8 +78,7 @@ closed_by_server(int fd)
 	char buf[256];
 	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
-	return n == 0 ||
-	       (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
 /*
@@ -169,9 +168,9 @@ START_TEST(slowloris_does_not_starve_others)
 			ck_assert_int_eq(get_from("127.0.0.1", port,
 						  "/api/v1/products?limit=1"),
 					 200);
-			ck_assert_int_eq(get_from("127.0.0.2", port,
-						  "/health/ready"),
-					 200);
+			ck_assert_int_eq(
+				get_from("127.0.0.2", port, "/health/ready"),
+				200);
 		}
 		/* A byte more on each: never silent, never done. */
 		for (int i = 0; i < SLOW; i++)

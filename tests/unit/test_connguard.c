@@ -41,10 +41,10 @@ peer_sees_eof(int fd)
 
 START_TEST(late_request_is_shut_down)
 {
-	struct svc_connguard *g = svc_connguard_new(&(
-		struct svc_connguard_config){ .max_connections = 16,
-					      .max_per_ip = 4,
-					      .read_timeout_ms = 3600000 });
+	struct svc_connguard *g = svc_connguard_new(
+		&(struct svc_connguard_config){ .max_connections = 16,
+						.max_per_ip = 4,
+						.read_timeout_ms = 3600000 });
 	struct sockaddr_in a = ipv4("192.0.2.1");
 	int late[2], busy[2], fresh[2];
 	struct svc_conn *cl, *cb, *cf;
@@ -90,9 +90,9 @@ END_TEST
 
 START_TEST(share_applies_past_half)
 {
-	struct svc_connguard *g = svc_connguard_new(&(
-		struct svc_connguard_config){ .max_connections = 8,
-					      .max_per_ip = 2 });
+	struct svc_connguard *g =
+		svc_connguard_new(&(struct svc_connguard_config){
+			.max_connections = 8, .max_per_ip = 2 });
 	struct sockaddr_in a = ipv4("192.0.2.1"), b = ipv4("192.0.2.2");
 	struct svc_conn *held[4];
 
@@ -118,9 +118,9 @@ END_TEST
 
 START_TEST(no_share_when_off)
 {
-	struct svc_connguard *g = svc_connguard_new(&(
-		struct svc_connguard_config){ .max_connections = 2,
-					      .max_per_ip = 0 });
+	struct svc_connguard *g =
+		svc_connguard_new(&(struct svc_connguard_config){
+			.max_connections = 2, .max_per_ip = 0 });
 	struct sockaddr_in a = ipv4("192.0.2.1");
 	struct svc_conn *c[3];
 
