@@ -83,10 +83,10 @@ Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
+/* tests/security/: the rate limiter on a products process of its own,
+ * hostile input against all three services, slow and greedy connections. */
 Suite *ratelimit_suite(void);
-/* Hostile input against all three services (tests/security/). */
 Suite *hostile_suite(void);
-/* Slow and greedy connections (tests/security/). */
 Suite *connections_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "integ.h"
+#include "../integration/integ.h"
 
 #define PORT_INDEX 11 /* spare_port(): see integ.h */
 
