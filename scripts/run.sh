@@ -90,6 +90,7 @@ cat <<MSG
 $(for s in $(services); do echo "   $s: http://127.0.0.1:$(svc_port "$s" "$HTTP_BASE")"; done)
    PostgreSQL: 127.0.0.1:$PG_PORT   RabbitMQ: $RABBITMQ_URL
    admin token: TOKEN=\$(JWT_SECRET=\$(cat $STATE/jwt_secret) build/products token)
+   the story: make demo (in another terminal, with the same RUN_* settings)
 MSG
 
 # Wait until a service exits (or a signal arrives); one that is held
