@@ -119,3 +119,9 @@ done
 
 echo "== integration tests"
 "$BUILD/tests/integration"
+
+echo "== make run + make demo"
+cleanup # the suites are done: make run takes over their ports
+((status == 0))
+RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
+  RUN_HTTP_BASE=$HTTP_BASE scripts/test-demo.sh
