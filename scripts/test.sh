@@ -101,9 +101,10 @@ JWT_SECRET=$(state_secret "$STATE")
 export RATE_LIMIT=100000/second
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-# Sixteen ports for what tests spawn, spare_port(i): 0-8 test_resilience.c,
+# Twenty ports for what tests spawn, spare_port(i): 0-8 test_resilience.c,
 # 9 test_relay.c, 10 test_metrics.c, 11 test_ratelimit.c, 12-13
-# test_lifecycle.c, 14 test_secrets.c, 15 free.
+# test_lifecycle.c, 14 test_secrets.c, 16-17 test_connections.c; 15, 18
+# and 19 free.
 export SPARE_PORTS=$((HTTP_BASE + 10))
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
@@ -143,3 +144,9 @@ done
 
 echo "== integration tests"
 "$BUILD/tests/integration"
+
+echo "== make run + make demo"
+cleanup # the suites are done: make run takes over their ports
+((status == 0))
+RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
+  RUN_HTTP_BASE=$HTTP_BASE scripts/test-demo.sh

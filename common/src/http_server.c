@@ -11,14 +11,16 @@
  * that must each be consumed.
  *
  * The listening socket is ours, not libmicrohttpd's: an acceptor thread
- * accepts and hands each connection to the pool (MHD_add_connection). That
- * is what lets a drain stop accepting cleanly. MHD_quiesce_daemon() in
- * 0.9.75 races with epoll workers over the listening socket and can abort
- * the process (an unguarded MHD_PANIC on ENOENT), and it leaves the socket
- * listening, so connections that arrive during the drain wait unanswered
- * in the backlog and are reset when it finally closes. Our acceptor, told
- * to stop, hands over what the kernel already accepted, then closes the
- * socket: from then on a connection attempt is refused at once.
+ * accepts and hands each connection to the pool (MHD_add_connection, which
+ * applies the accept policy and the limits as libmicrohttpd's own accept
+ * does). That is what lets a drain stop accepting cleanly.
+ * MHD_quiesce_daemon() in 0.9.75 races with epoll workers over the
+ * listening socket and can abort the process (an unguarded MHD_PANIC on
+ * ENOENT), and it leaves the socket listening, so connections that arrive
+ * during the drain wait unanswered in the backlog and are reset when it
+ * finally closes. Our acceptor, told to stop, hands over what the kernel
+ * already accepted, then closes the socket: from then on a connection
+ * attempt is refused at once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,9 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "connguard.h"
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
@@ -57,6 +61,7 @@ struct svc_server {
 	pthread_t acceptor;
 	bool accepting; /* the acceptor thread runs (not joined yet) */
 	struct svc_metric_series *connections; /* http_active_connections */
+	struct svc_connguard *guard;
 };
 
 static enum MHD_Result
@@ -101,12 +106,16 @@ static enum MHD_Result
 respond(struct svc_server *srv, struct MHD_Connection *conn,
 	struct svc_req *req)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct svc_res *res = svc_res_new();
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 	size_t len;
 	char *body;
 
+	if (ci != NULL)
+		svc_connguard_request_read(ci->socket_context);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, req);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, req);
 	set_peer(conn, req);
@@ -179,9 +188,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct svc_server *srv = cls;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-	(void)conn;
 	(void)toe;
+	if (ci != NULL)
+		svc_connguard_response_sent(ci->socket_context);
 	if (*con_cls == NULL)
 		return;
 	svc_req_free(*con_cls);
@@ -189,20 +201,42 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
-/* Open client connections, keep-alive ones idle between requests too. */
+/* The accept policy: an address past its share while the server is busy. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct svc_server *srv = cls;
+
+	(void)addrlen;
+	return svc_connguard_admit(srv->guard, addr) ? MHD_YES : MHD_NO;
+}
+
+/*
+ * Open client connections, keep-alive ones idle between requests too. The
+ * guard forgets a connection here, before libmicrohttpd closes its fd.
+ */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	      enum MHD_ConnectionNotificationCode code)
 {
 	struct svc_server *srv = cls;
+	const union MHD_ConnectionInfo *fd, *addr;
 
-	(void)conn;
-	(void)socket_context;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		addr = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (fd != NULL)
+			*socket_context = svc_connguard_open(
+				srv->guard, fd->connect_fd,
+				addr != NULL ? addr->client_addr : NULL);
 		atomic_fetch_add(&srv->open, 1);
 		atomic_fetch_sub(&srv->handed, 1);
 		svc_metrics_gauge_add(srv->connections, 1);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		svc_connguard_close(srv->guard, *socket_context);
+		*socket_context = NULL;
 		atomic_fetch_sub(&srv->open, 1);
 		svc_metrics_gauge_add(srv->connections, -1);
 	}
@@ -271,7 +305,7 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
  * Gives fd to a worker of the pool. Counted as handed over until the
  * worker takes it up (NOTIFY_STARTED), so a drain never mistakes a
  * connection on its way for none. libmicrohttpd closes fd itself when it
- * refuses it (the per-address limit).
+ * refuses it (the accept policy, the connection limit).
  */
 static int
 hand_over(struct svc_server *srv, int fd, const struct sockaddr *addr,
@@ -413,6 +447,35 @@ fail:
 	return -1;
 }
 
+/*
+ * File descriptors for max connections plus the process's own (database,
+ * broker, logs, epoll): raises the soft limit as far as the hard one
+ * allows - a systemd service starts with 1024 - and returns how many
+ * connections fit.
+ */
+enum { OWN_FDS = 256 };
+
+static int
+connections_that_fit(int max)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max + OWN_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return max;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want)
+		return max;
+	max = rl.rlim_cur > OWN_FDS + 16 ? (int)(rl.rlim_cur - OWN_FDS) : 16;
+	svc_log(SVC_LOG_WARN,
+		"the open file limit holds fewer connections than "
+		"HTTP_MAX_CONNECTIONS: raise LimitNOFILE / ulimit -n",
+		SVC_LOG_INT("max_connections", max), SVC_LOG_END);
+	return max;
+}
+
 struct svc_server *
 svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 {
@@ -425,7 +488,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		return NULL;
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
-	srv->max_connections = cfg->max_connections;
+	srv->max_connections = connections_that_fit(cfg->max_connections);
 	srv->wake[0] = srv->wake[1] = -1;
 	srv->listen_fd = open_listener(cfg);
 	if (srv->listen_fd < 0 || pipe2(srv->wake, O_CLOEXEC) != 0)
@@ -434,14 +497,34 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		svc_metrics_gauge(NULL, "http_active_connections",
 				  "Open client connections.", NULL, 0),
 		NULL);
+	srv->guard = svc_connguard_new(&(struct svc_connguard_config){
+		.max_connections = srv->max_connections,
+		.max_per_ip = cfg->max_per_ip,
+		.read_timeout_ms = cfg->read_timeout_ms,
+		.refused = svc_metrics_series(
+			svc_metrics_counter(
+				NULL, "http_connections_refused_total",
+				"Connections refused because their address "
+				"held its share of a busy server.",
+				NULL, 0),
+			NULL),
+		.timed_out = svc_metrics_series(
+			svc_metrics_counter(
+				NULL, "http_read_timeouts_total",
+				"Connections closed because a request did not "
+				"arrive whole within HTTP_READ_TIMEOUT.",
+				NULL, 0),
+			NULL),
+	});
+	if (srv->guard == NULL)
+		goto fail;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, srv,
+		flags, 0, on_accept, srv, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -461,6 +544,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 fail:
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
+	svc_connguard_free(srv->guard);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->wake[0] >= 0) {
@@ -528,6 +612,7 @@ svc_server_stop(struct svc_server *srv)
 		return;
 	stop_accepting(srv);
 	MHD_stop_daemon(srv->daemon);
+	svc_connguard_free(srv->guard);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
 	free(srv);

@@ -66,7 +66,7 @@ bool file_contains(const char *path, const char *text, int ms);
 void pause_ms(int ms);
 /*
  * A free port for spawned services and servers: SPARE_PORTS + i
- * (0 <= i < 16; scripts/test.sh says which suite has which).
+ * (0 <= i < 20; scripts/test.sh says which suite has which).
  */
 int spare_port(int i);
 
@@ -83,11 +83,14 @@ Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
+/* tests/security/: the rate limiter on a products process of its own,
+ * hostile input against all three services, slow and greedy connections. */
 Suite *ratelimit_suite(void);
+Suite *hostile_suite(void);
+Suite *connections_suite(void);
+/* SIGTERM and the drain; secrets never logged: processes of their own. */
 Suite *lifecycle_suite(void);
 Suite *secrets_suite(void);
-/* Hostile input against all three services (tests/security/). */
-Suite *hostile_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

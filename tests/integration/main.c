@@ -25,14 +25,13 @@ main(void)
 		relay_suite,
 		/* the counters of all that came before */
 		metrics_suite,
-		/* its own products process: see test_ratelimit.c */
+		/* tests/security/ */
 		ratelimit_suite,
-		/* processes of their own: see test_lifecycle.c */
-		lifecycle_suite,
-		/* a process with known secrets: see test_secrets.c */
-		secrets_suite,
-		/* hostile input: tests/security/ */
 		hostile_suite,
+		connections_suite,
+		/* processes of their own: test_lifecycle.c, test_secrets.c */
+		lifecycle_suite,
+		secrets_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};
