@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "connguard.h"
@@ -46,6 +47,8 @@
 /* How long the acceptor waits before looking again when it cannot accept
  * (at the connection limit, out of descriptors). */
 #define ACCEPT_RETRY_MS 20
+/* The longest the acceptor waits for a worker to take up a connection. */
+#define TAKE_UP_MS 100
 
 struct svc_server {
 	struct MHD_Daemon *daemon;
@@ -53,8 +56,10 @@ struct svc_server {
 	size_t max_body;
 	int max_connections;
 	atomic_int in_flight;
-	atomic_int open;   /* connections a worker runs */
-	atomic_int handed; /* handed over, not yet taken up by a worker */
+	atomic_int open;      /* connections a worker runs */
+	atomic_int handed;    /* handed over, not yet taken up by a worker */
+	pthread_mutex_t lock; /* with taken_up, signalled as handed drops */
+	pthread_cond_t taken_up;
 	atomic_bool quiesced;
 	int listen_fd; /* -1 once the acceptor closed it */
 	int wake[2];   /* a byte in wake[1] stops the acceptor */
@@ -232,7 +237,10 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 				srv->guard, fd->connect_fd,
 				addr != NULL ? addr->client_addr : NULL);
 		atomic_fetch_add(&srv->open, 1);
+		pthread_mutex_lock(&srv->lock);
 		atomic_fetch_sub(&srv->handed, 1);
+		pthread_cond_signal(&srv->taken_up);
+		pthread_mutex_unlock(&srv->lock);
 		svc_metrics_gauge_add(srv->connections, 1);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		svc_connguard_close(srv->guard, *socket_context);
@@ -319,6 +327,36 @@ hand_over(struct svc_server *srv, int fd, const struct sockaddr *addr,
 	return SVC_OK;
 }
 
+/*
+ * hand_over(), then waits (at most TAKE_UP_MS) until a worker has taken
+ * the connection up. The accept policy (svc_connguard_admit) counts an
+ * address's connections as they start, in the worker: admitting the next
+ * before the last has started would let a burst from one address past its
+ * share. libmicrohttpd's own listener had that order by accepting on the
+ * worker itself. Waiting for the count to drop back to what it was, not
+ * to zero, keeps a connection that never starts (refused late) from
+ * slowing every later one.
+ */
+static void
+hand_over_and_wait(struct svc_server *srv, int fd, const struct sockaddr *addr,
+		   socklen_t len)
+{
+	int before = atomic_load(&srv->handed);
+	struct timespec until;
+
+	if (hand_over(srv, fd, addr, len) != SVC_OK)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += TAKE_UP_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&srv->lock);
+	while (atomic_load(&srv->handed) > before &&
+	       pthread_cond_timedwait(&srv->taken_up, &srv->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&srv->lock);
+}
+
 static bool
 at_limit(struct svc_server *srv)
 {
@@ -346,7 +384,8 @@ accept_all(struct svc_server *srv, bool *logged)
 			     SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			*logged = false;
-			hand_over(srv, fd, (struct sockaddr *)&ss, len);
+			hand_over_and_wait(srv, fd, (struct sockaddr *)&ss,
+					   len);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -396,7 +435,8 @@ acceptor_main(void *arg)
 		if (fd < 0 && errno != EINTR && errno != ECONNABORTED)
 			break;
 		if (fd >= 0)
-			hand_over(srv, fd, (struct sockaddr *)&ss, len);
+			hand_over_and_wait(srv, fd, (struct sockaddr *)&ss,
+					   len);
 	}
 	close(srv->listen_fd);
 	srv->listen_fd = -1;
@@ -483,9 +523,15 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
 			 MHD_USE_NO_LISTEN_SOCKET;
+	pthread_condattr_t ca;
 
 	if (srv == NULL)
 		return NULL;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->taken_up, &ca);
+	pthread_condattr_destroy(&ca);
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
 	srv->max_connections = connections_that_fit(cfg->max_connections);
@@ -551,6 +597,8 @@ fail:
 		close(srv->wake[0]);
 		close(srv->wake[1]);
 	}
+	pthread_cond_destroy(&srv->taken_up);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return NULL;
 }
@@ -615,5 +663,7 @@ svc_server_stop(struct svc_server *srv)
 	svc_connguard_free(srv->guard);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
+	pthread_cond_destroy(&srv->taken_up);
+	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
