@@ -7,9 +7,12 @@
 #    docker-compose.yml, systemd unit and Kubernetes manifest: bad names
 #    and ports are refused with one line and exit 2, nothing is
 #    overwritten, and products' entries are copied for the new service
-#    (the compose file still passes `docker-compose config -q`).
+#    (the compose file still passes `docker-compose config -q`). Services
+#    other than products, inventory and orders are left out of this copy,
+#    so a fork that made its own runs the same checks.
 # 2. What a user does, in a scratch copy of the tree: `make new-service
-#    NAME=payments`, build, then payments' own tests against real servers
+#    NAME=payments` (payments2, ... in a fork that has a payments already),
+#    build, then payments' own tests against real servers
 #    - its database (payments_db, made by the copy's scripts/infra.sh in the
 #    running cluster), the binary on TEST_HTTP_BASE+4, its unit suite, its
 #    integration suite (HTTP, an event published through the outbox and
@@ -37,7 +40,12 @@ BUILD=${BUILD:-build}
 # the copy's build folder: BUILD, unless that is absolute (another tree's)
 SBUILD=$BUILD
 [[ $SBUILD != /* ]] || SBUILD=build
+# the service part 2 makes: payments, unless the tree has one already
 NAME=payments
+for ((i = 2; i < 100; i++)); do
+  [[ -e services/$NAME || -e migrations/$NAME || -e docs/api/$NAME.yaml ]] || break
+  NAME=payments$i
+done
 WORK=$STATE/new-service
 TREE=$WORK/tree
 LOG=$STATE/logs/new-service-$NAME.log
@@ -73,6 +81,12 @@ mkdir -p "$WORK" "$STATE/logs"
 echo "== new-service: the script (sample compose, systemd, kubernetes)"
 T=$WORK/script
 copy_tree "$T"
+for d in "$T"/services/*/; do # only the original three
+  s=$(basename "$d")
+  case $s in products | inventory | orders) continue ;; esac
+  rm -rf "$d" "$T/migrations/$s" "$T/docs/api/$s.yaml" "$T/tests/unit/test_$s.c" \
+    "$T/tests/integration/test_${s}_api.c"
+done
 mkdir -p "$T/deploy/systemd" "$T/deploy/kubernetes"
 cat >"$T/docker-compose.yml" <<'EOF'
 # A sample written by scripts/check-new-service.sh.
@@ -166,20 +180,20 @@ refused one two
 out=$( (cd "$T" && make -s new-service 2>&1) || true)
 grep -q '^usage: make new-service NAME=<name>' <<<"$out" || fail "make new-service without NAME: $out"
 
-(cd "$T" && make -s new-service NAME=$NAME) >"$WORK/script.out" 2>&1 ||
-  fail "make new-service NAME=$NAME: $(cat "$WORK/script.out")"
-for f in services/$NAME/main.c services/$NAME/$NAME.c services/$NAME/$NAME.h \
-  migrations/$NAME/0001_$NAME.sql tests/unit/test_$NAME.c \
-  tests/integration/test_${NAME}_api.c docs/api/$NAME.yaml \
-  deploy/systemd/microshop-$NAME.service deploy/kubernetes/$NAME.yaml; do
+(cd "$T" && make -s new-service NAME=payments) >"$WORK/script.out" 2>&1 ||
+  fail "make new-service NAME=payments: $(cat "$WORK/script.out")"
+for f in services/payments/main.c services/payments/payments.c services/payments/payments.h \
+  migrations/payments/0001_payments.sql tests/unit/test_payments.c \
+  tests/integration/test_${NAME}_api.c docs/api/payments.yaml \
+  deploy/systemd/microshop-payments.service deploy/kubernetes/payments.yaml; do
   [[ -s $T/$f ]] || fail "make new-service made no $f"
 done
-grep -q '\.default_port = 8084,' "$T/services/$NAME/main.c" || fail "port 8084 not chosen"
-grep -qx 'ExecStart=/opt/microshop/bin/payments' "$T/deploy/systemd/microshop-$NAME.service" &&
-  grep -qx 'Environment=SERVICE_PORT=8084' "$T/deploy/systemd/microshop-$NAME.service" ||
+grep -q '\.default_port = 8084,' "$T/services/payments/main.c" || fail "port 8084 not chosen"
+grep -qx 'ExecStart=/opt/microshop/bin/payments' "$T/deploy/systemd/microshop-payments.service" &&
+  grep -qx 'Environment=SERVICE_PORT=8084' "$T/deploy/systemd/microshop-payments.service" ||
   fail "the systemd unit is not products' with payments and 8084"
-grep -q 'containerPort: 8084' "$T/deploy/kubernetes/$NAME.yaml" &&
-  ! grep -q products "$T/deploy/kubernetes/$NAME.yaml" ||
+grep -q 'containerPort: 8084' "$T/deploy/kubernetes/payments.yaml" &&
+  ! grep -q products "$T/deploy/kubernetes/payments.yaml" ||
   fail "the Kubernetes manifest is not products' with payments and 8084"
 # compose: products untouched, payments appended at the end of services:
 diff <(sed -n '/^  products:/,/^  # orders/p' "$WORK/compose.orig") \
@@ -207,10 +221,10 @@ grep -qx '## payments.created' "$T/docs/events.md" && grep -qx '## payments.proc
 
 # once made, nothing is overwritten; a clash anywhere writes nothing
 refused -- payments
-rm -rf "$T/services/$NAME"
+rm -rf "$T/services/payments"
 cp "$T/docs/events.md" "$WORK/events.before"
 refused -- payments # docs/api/payments.yaml and the rest are still there
-[[ ! -e $T/services/$NAME ]] || fail "a refused run wrote services/$NAME"
+[[ ! -e $T/services/payments ]] || fail "a refused run wrote services/payments"
 cmp -s "$WORK/events.before" "$T/docs/events.md" || fail "a refused run edited docs/events.md"
 # another service (payments' port is free again): its own compose entry
 (cd "$T" && scripts/new-service refunds) >"$WORK/script2.out" 2>&1 ||
