@@ -184,7 +184,7 @@ grep -q '^usage: make new-service NAME=<name>' <<<"$out" || fail "make new-servi
   fail "make new-service NAME=payments: $(cat "$WORK/script.out")"
 for f in services/payments/main.c services/payments/payments.c services/payments/payments.h \
   migrations/payments/0001_payments.sql tests/unit/test_payments.c \
-  tests/integration/test_${NAME}_api.c docs/api/payments.yaml \
+  tests/integration/test_payments_api.c docs/api/payments.yaml \
   deploy/systemd/microshop-payments.service deploy/kubernetes/payments.yaml; do
   [[ -s $T/$f ]] || fail "make new-service made no $f"
 done
