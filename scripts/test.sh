@@ -120,6 +120,13 @@ done
 echo "== integration tests"
 "$BUILD/tests/integration"
 
+# ---- the template (docs/new-service.md) ------------------------------------
+# scripts/new-service's own checks, then `make new-service NAME=payments` in
+# a scratch copy of this tree, built and tested against the servers above
+# with its own payments_db; it stops what it started and drops what it made.
+echo "== template: make new-service"
+BUILD=$BUILD SAN=${SAN:-} scripts/check-new-service.sh "$STATE" "$HTTP_BASE"
+
 echo "== make run + make demo"
 cleanup # the suites are done: make run takes over their ports
 ((status == 0))
