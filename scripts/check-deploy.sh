@@ -85,7 +85,9 @@ while read -r verb args; do
     ;;
   RUN)
     [[ $args == *apt-get* ]] && continue
-    (cd "$src" && SERVICE=$REHEARSE_SERVICE bash -ec "${args//\/out/$out}") \
+    # a clean environment, as in a Docker build: no BUILD, SAN, CC, CFLAGS
+    (cd "$src" && env -i PATH="$PATH" HOME="$src" SERVICE=$REHEARSE_SERVICE \
+      bash -ec "${args//\/out/$out}") \
       >"$SCRATCH/docker/build.log" 2>&1 || {
       tail -n 20 "$SCRATCH/docker/build.log" >&2
       fail "Dockerfile build stage (rehearsed in $src) failed: RUN $args"

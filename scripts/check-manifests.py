@@ -23,6 +23,43 @@ K8S_KINDS = {"ConfigMap", "Secret", "Deployment", "Service",
 problems = []
 
 
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML
+    keeps the last one silently; Kubernetes and compose would too)."""
+
+
+def _no_duplicates(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+_loaded = {}
+
+
+def load_all(path):
+    """The documents of a YAML file (empty ones dropped); a parse error or
+    a duplicate key is a problem, reported once, and yields nothing."""
+    if path not in _loaded:
+        try:
+            with open(path) as f:
+                _loaded[path] = [d for d in yaml.load_all(
+                    f, Loader=StrictLoader) if d is not None]
+        except (OSError, yaml.YAMLError) as e:
+            fail(path, " ".join(str(e).split()))
+            _loaded[path] = []
+    return _loaded[path]
+
+
 def fail(where, msg):
     problems.append(f"{where}: {msg}")
 
@@ -52,8 +89,8 @@ def env_dict(env):
 
 
 def check_compose(path, services):
-    with open(path) as f:
-        cfg = yaml.safe_load(f)
+    load_all("docker-compose.yml")  # duplicates, which config would hide
+    cfg = (load_all(path) or [{}])[0]
     blocks = cfg.get("services", {})
     names = set(blocks)
     if names != INFRA | set(services):
@@ -107,8 +144,7 @@ def check_compose(path, services):
 
 
 def scrape_jobs(path):
-    with open(path) as f:
-        cfg = yaml.safe_load(f)
+    cfg = (load_all(path) or [{}])[0]
     return {j["job_name"]: [t for sc in j.get("static_configs", [])
                             for t in sc.get("targets", [])]
             for j in cfg.get("scrape_configs", [])}
@@ -134,9 +170,7 @@ def check_prometheus(blocks, services):
 def check_kubernetes(services):
     files = sorted(glob.glob("deploy/kubernetes/*.yaml"))
     for path in files:
-        with open(path) as f:
-            docs = [d for d in yaml.safe_load_all(f) if d is not None]
-        for d in docs:
+        for d in load_all(path):
             if not d.get("apiVersion") or not d.get("kind") or \
                     not d.get("metadata", {}).get("name"):
                 fail(path, "a document without apiVersion, kind or name")
@@ -149,8 +183,9 @@ def check_kubernetes(services):
         if path not in files:
             fail(path, "missing")
             continue
-        with open(path) as f:
-            docs = [d for d in yaml.safe_load_all(f) if d is not None]
+        docs = load_all(path)
+        if not docs:
+            continue
         by_kind = {d.get("kind"): d for d in docs}
         if set(by_kind) != K8S_KINDS:
             fail(path, f"kinds {sorted(by_kind)}, expected "
