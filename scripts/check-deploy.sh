@@ -117,7 +117,8 @@ fi
 
 # ---- make install, systemd ----------------------------------------------------
 prefix=$SCRATCH/prefix
-make -s BUILD="$BUILD" SAN="${SAN:-}" install PREFIX="$prefix" >/dev/null
+make -s BUILD="$BUILD" SAN="${SAN:-}" install SERVICE="${SERVICES[*]}" \
+  PREFIX="$prefix" UNITDIR="$prefix/lib/systemd/system" >/dev/null
 for s in "${SERVICES[@]}"; do
   unit=$prefix/lib/systemd/system/microshop-$s.service
   if [[ ! -f $unit ]]; then

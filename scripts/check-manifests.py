@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Checks that the deployment files describe the suite, and agree.
 
 Reads docker-compose.yml as `docker-compose config` resolved it (a file
