@@ -3,6 +3,8 @@
 #   make            build libsvc, every service and the test programs
 #   make run        install what is missing, start PostgreSQL, RabbitMQ and
 #                   the services (Ctrl-C stops everything it started)
+#   make demo       with make run up in another terminal: the story, step by
+#                   step, one HTTP call at a time
 #   make test       the same preparation, then every test suite
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   make valgrind   the whole test suite with the services under valgrind
@@ -40,7 +42,7 @@ LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
-.PHONY: all run test asan valgrind bench clean format format-check $(SERVICES) \
+.PHONY: all run demo test asan valgrind bench clean format format-check $(SERVICES) \
 	check-unit check-integration fuzz fuzz-build fuzz-replay
 .DEFAULT_GOAL := all
 
@@ -146,6 +148,9 @@ fuzz-replay: fuzz-build
 # packages before anything is compiled.
 run:
 	@scripts/run.sh
+
+demo:
+	@scripts/demo.sh
 
 test:
 	@scripts/test.sh

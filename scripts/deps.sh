@@ -12,7 +12,7 @@ PACKAGES=(
   libmicrohttpd-dev libpq-dev librabbitmq-dev libjansson-dev
   libcurl4-openssl-dev libssl-dev uuid-dev check
   postgresql postgresql-contrib rabbitmq-server amqp-tools
-  wrk curl valgrind libclang-rt-14-dev docker-compose prometheus
+  wrk curl jq valgrind libclang-rt-14-dev docker-compose prometheus
   systemd python3-yaml # scripts/check-deploy.sh: systemd-analyze, manifests
 )
 

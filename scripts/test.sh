@@ -89,7 +89,7 @@ JWT_SECRET=$(state_secret "$STATE")
 export RATE_LIMIT=100000/second
 export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
-export SPARE_PORTS=$((HTTP_BASE + 10)) # twelve ports for what tests spawn
+export SPARE_PORTS=$((HTTP_BASE + 10)) # twenty ports for what tests spawn
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them
 # Lets a test restart PostgreSQL under the running services.
@@ -128,3 +128,9 @@ done
 
 echo "== integration tests"
 "$BUILD/tests/integration"
+
+echo "== make run + make demo"
+cleanup # the suites are done: make run takes over their ports
+((status == 0))
+RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
+  RUN_HTTP_BASE=$HTTP_BASE scripts/test-demo.sh

@@ -184,8 +184,10 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		(int)(svc_config_duration_ms("HTTP_CONNECTION_TIMEOUT", "30s",
 					     1000, 3600000) /
 		      1000);
+	s->server.read_timeout_ms = svc_config_duration_ms(
+		"HTTP_READ_TIMEOUT", "30s", 1000, 3600000);
 	s->server.max_connections =
-		(int)svc_config_int("HTTP_MAX_CONNECTIONS", 1000, 1, 100000);
+		(int)svc_config_int("HTTP_MAX_CONNECTIONS", 4096, 1, 100000);
 	s->server.max_per_ip = (int)svc_config_int(
 		"HTTP_MAX_CONNECTIONS_PER_IP", 128, 0, 100000);
 	s->server.memory_per_connection = (size_t)svc_config_int(

@@ -729,7 +729,8 @@ svc_http_new(const struct svc_route *routes, const struct svc_http_config *cfg)
 	http->routes = routes;
 	http->nroutes = n;
 	http->cfg = *cfg;
-	if (cfg->ratelimit.client.enabled || cfg->ratelimit.service.enabled) {
+	if (cfg->ratelimit.client.enabled || cfg->ratelimit.service.enabled ||
+	    cfg->ratelimit.auth_failures.enabled) {
 		http->limiter = svc_ratelimit_new(
 			cfg->ratelimit.max_keys > 0 ? cfg->ratelimit.max_keys
 						    : 100000,
@@ -1025,6 +1026,22 @@ header_int(struct svc_res *res, const char *name, long long v)
 	svc_res_header(res, name, buf);
 }
 
+/* 429 with Retry-After, counted in http_rate_limited_total{route}. */
+static int
+refuse(struct svc_http *http, struct svc_req *req, struct svc_res *res,
+       const struct svc_ratelimit_result *rr, const char *what,
+       const struct svc_ratelimit_rule *rule)
+{
+	header_int(res, "Retry-After", rr->retry_after);
+	svc_metrics_inc(svc_metrics_series(
+		http->limited,
+		(const char *[]){ req->route != NULL ? req->route
+						     : "unmatched" }));
+	return svc_res_problem(res, 429, "rate_limited",
+			       "%s: %lld per %lld s allowed, retry in %lld s",
+			       what, rule->n, rule->per, rr->retry_after);
+}
+
 /*
  * Takes a token for this request: from the bucket of its token's subject
  * (service tokens under their own rule), else of its address. Sets the
@@ -1057,15 +1074,32 @@ rate_limit(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 	header_int(res, "RateLimit-Reset", rr.reset);
 	if (rr.allowed)
 		return SVC_OK;
-	header_int(res, "Retry-After", rr.retry_after);
-	svc_metrics_inc(svc_metrics_series(
-		http->limited,
-		(const char *[]){ req->route != NULL ? req->route
-						     : "unmatched" }));
-	return svc_res_problem(res, 429, "rate_limited",
-			       "too many requests: %lld per %lld s allowed, "
-			       "retry in %lld s",
-			       rule->n, rule->per, rr.retry_after);
+	return refuse(http, req, res, &rr, "too many requests", rule);
+}
+
+/*
+ * An invalid token on a protected route spends one of its address's
+ * failures (RATE_LIMIT_AUTH_FAILURES) on top of the request itself; with
+ * none left the answer is 429, not 401, until the budget refills. Valid
+ * tokens from the same address are not affected: a forger sharing an
+ * address (a NAT, a proxy) with real clients locks out only itself.
+ */
+static int
+limit_auth_failure(struct svc_http *http, struct svc_req *req,
+		   struct svc_res *res)
+{
+	const struct svc_ratelimit_rule *rule =
+		&http->cfg.ratelimit.auth_failures;
+	struct svc_ratelimit_result rr;
+	char key[64]; /* "f:" and an IPv6 address */
+
+	if (http->limiter == NULL || !rule->enabled)
+		return SVC_OK;
+	snprintf(key, sizeof(key), "f:%s", req->peer);
+	if (svc_ratelimit_take(http->limiter, key, rule, &rr) != SVC_OK ||
+	    rr.allowed)
+		return SVC_OK;
+	return refuse(http, req, res, &rr, "too many invalid tokens", rule);
 }
 
 /* Picks the route; answers 404 or 405 itself when there is none. */
@@ -1253,7 +1287,11 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK || r == NULL)
 		goto out;
 	if (r->flags & (SVC_ROUTE_ADMIN | SVC_ROUTE_SERVICE)) {
-		rc = authorize(req, res, r->flags, why);
+		rc = !req->authenticated && why != NULL
+			     ? limit_auth_failure(http, req, res)
+			     : SVC_OK;
+		if (rc == SVC_OK)
+			rc = authorize(req, res, r->flags, why);
 		if (rc != SVC_OK)
 			goto out;
 	}

@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "connguard.h"
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
@@ -32,6 +34,7 @@ struct svc_server {
 	atomic_bool quiesced;
 	MHD_socket listen_fd;
 	struct svc_metric_series *connections; /* http_active_connections */
+	struct svc_connguard *guard;
 };
 
 static enum MHD_Result
@@ -76,12 +79,16 @@ static enum MHD_Result
 respond(struct svc_server *srv, struct MHD_Connection *conn,
 	struct svc_req *req)
 {
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	struct svc_res *res = svc_res_new();
 	struct MHD_Response *response;
 	enum MHD_Result ret;
 	size_t len;
 	char *body;
 
+	if (ci != NULL)
+		svc_connguard_request_read(ci->socket_context);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect, req);
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect, req);
 	set_peer(conn, req);
@@ -154,9 +161,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	     enum MHD_RequestTerminationCode toe)
 {
 	struct svc_server *srv = cls;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
-	(void)conn;
 	(void)toe;
+	if (ci != NULL)
+		svc_connguard_response_sent(ci->socket_context);
 	if (*con_cls == NULL)
 		return;
 	svc_req_free(*con_cls);
@@ -164,19 +174,42 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	atomic_fetch_sub(&srv->in_flight, 1);
 }
 
-/* Open client connections, keep-alive ones idle between requests too. */
+/* The accept policy: an address past its share while the server is busy. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct svc_server *srv = cls;
+
+	(void)addrlen;
+	return svc_connguard_admit(srv->guard, addr) ? MHD_YES : MHD_NO;
+}
+
+/*
+ * Open client connections, keep-alive ones idle between requests too. The
+ * guard forgets a connection here, before libmicrohttpd closes its fd.
+ */
 static void
 on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 	      enum MHD_ConnectionNotificationCode code)
 {
 	struct svc_server *srv = cls;
+	const union MHD_ConnectionInfo *fd, *addr;
 
-	(void)conn;
-	(void)socket_context;
-	if (code == MHD_CONNECTION_NOTIFY_STARTED)
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		addr = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (fd != NULL)
+			*socket_context = svc_connguard_open(
+				srv->guard, fd->connect_fd,
+				addr != NULL ? addr->client_addr : NULL);
 		svc_metrics_gauge_add(srv->connections, 1);
-	else if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		svc_connguard_close(srv->guard, *socket_context);
+		*socket_context = NULL;
 		svc_metrics_gauge_add(srv->connections, -1);
+	}
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -238,6 +271,35 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(w - s);
 }
 
+/*
+ * File descriptors for max connections plus the process's own (database,
+ * broker, logs, epoll): raises the soft limit as far as the hard one
+ * allows - a systemd service starts with 1024 - and returns how many
+ * connections fit.
+ */
+enum { OWN_FDS = 256 };
+
+static int
+connections_that_fit(int max)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max + OWN_FDS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return max;
+	rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur >= want)
+		return max;
+	max = rl.rlim_cur > OWN_FDS + 16 ? (int)(rl.rlim_cur - OWN_FDS) : 16;
+	svc_log(SVC_LOG_WARN,
+		"the open file limit holds fewer connections than "
+		"HTTP_MAX_CONNECTIONS: raise LimitNOFILE / ulimit -n",
+		SVC_LOG_INT("max_connections", max), SVC_LOG_END);
+	return max;
+}
+
 struct svc_server *
 svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 {
@@ -245,9 +307,11 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	struct sockaddr_in addr = { 0 };
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	int max_connections;
 
 	if (srv == NULL)
 		return NULL;
+	max_connections = connections_that_fit(cfg->max_connections);
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons((uint16_t)cfg->port);
 	if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
@@ -263,15 +327,37 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		svc_metrics_gauge(NULL, "http_active_connections",
 				  "Open client connections.", NULL, 0),
 		NULL);
+	srv->guard = svc_connguard_new(&(struct svc_connguard_config){
+		.max_connections = max_connections,
+		.max_per_ip = cfg->max_per_ip,
+		.read_timeout_ms = cfg->read_timeout_ms,
+		.refused = svc_metrics_series(
+			svc_metrics_counter(
+				NULL, "http_connections_refused_total",
+				"Connections refused because their address "
+				"held its share of a busy server.",
+				NULL, 0),
+			NULL),
+		.timed_out = svc_metrics_series(
+			svc_metrics_counter(
+				NULL, "http_read_timeouts_total",
+				"Connections closed because a request did not "
+				"arrive whole within HTTP_READ_TIMEOUT.",
+				NULL, 0),
+			NULL),
+	});
+	if (srv->guard == NULL) {
+		free(srv);
+		return NULL;
+	}
 	srv->daemon = MHD_start_daemon(
-		flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+		flags, (uint16_t)cfg->port, on_accept, srv, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
@@ -282,6 +368,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 		svc_log(SVC_LOG_ERROR, "cannot listen",
 			SVC_LOG_STR("host", cfg->host),
 			SVC_LOG_INT("port", cfg->port), SVC_LOG_END);
+		svc_connguard_free(srv->guard);
 		free(srv);
 		return NULL;
 	}
@@ -322,5 +409,6 @@ svc_server_stop(struct svc_server *srv)
 	MHD_stop_daemon(srv->daemon);
 	if (srv->listen_fd != MHD_INVALID_SOCKET)
 		close(srv->listen_fd);
+	svc_connguard_free(srv->guard);
 	free(srv);
 }

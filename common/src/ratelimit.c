@@ -159,6 +159,8 @@ svc_ratelimit_config_read(struct svc_ratelimit_config *cfg)
 		cfg->service.rate *= 10;
 		cfg->service.burst *= 10;
 	}
+	read_rule("RATE_LIMIT_AUTH_FAILURES", "100/minute",
+		  &cfg->auth_failures);
 	cfg->max_keys = (size_t)svc_config_int("RATE_LIMIT_MAX_KEYS", 100000,
 					       16, 10000000);
 }

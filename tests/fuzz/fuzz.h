@@ -26,4 +26,14 @@ struct svc_req *fuzz_req(const uint8_t *data, size_t size, const char *bearer);
 /* With FUZZ_VERBOSE set, prints res's status and body to stderr. */
 void fuzz_show(const struct svc_res *res);
 
+/*
+ * The pipeline the request targets drive: routes, tokens verified with
+ * key, the log silenced. Aborts when it cannot be built.
+ */
+struct svc_http *fuzz_http(const struct svc_route *routes,
+			   const unsigned char *key, size_t key_len);
+
+/* Runs req (NULL: nothing) through http, then frees it; returns 0. */
+int fuzz_run(struct svc_http *http, struct svc_req *req);
+
 #endif

@@ -7,12 +7,10 @@
  * arguments, svc_query_int() and the page cursor of svc_page_params().
  * Bearer tokens are not minted here; fuzz_jwt covers them.
  */
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz.h"
-#include "svc/log.h"
 #include "svc/page.h"
 
 static const unsigned char key[] = "fuzz-router-key-0123456789abcdefghijkl";
@@ -72,31 +70,7 @@ static struct svc_http *http;
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct svc_req *req;
-	struct svc_res *res;
-
-	if (http == NULL) {
-		const struct svc_http_config cfg = {
-			.max_body = FUZZ_MAX_BODY,
-			.max_json_depth = 8,
-			.jwt_key = key,
-			.jwt_key_len = sizeof(key) - 1,
-			.jwt_leeway = 30,
-		};
-
-		svc_log_init("fuzz", SVC_LOG_ERROR,
-			     open("/dev/null", O_WRONLY));
-		http = svc_http_new(routes, &cfg);
-		if (http == NULL)
-			abort();
-	}
-	req = fuzz_req(data, size, NULL);
-	if (req == NULL)
-		return 0;
-	res = svc_res_new();
-	svc_http_handle(http, req, res);
-	fuzz_show(res);
-	svc_res_free(res);
-	svc_req_free(req);
-	return 0;
+	if (http == NULL)
+		http = fuzz_http(routes, key, sizeof(key) - 1);
+	return fuzz_run(http, fuzz_req(data, size, NULL));
 }

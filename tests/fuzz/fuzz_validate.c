@@ -12,7 +12,6 @@
  * start-up opens for good (its clock stands still), so those orders stop
  * there, without network traffic. What follows is not fuzzed here.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -23,7 +22,6 @@
 #include "products/products.h"
 #include "svc/err.h"
 #include "svc/jwt.h"
-#include "svc/log.h"
 
 static const unsigned char key[] = "fuzz-validate-key-0123456789abcdefghij";
 
@@ -80,24 +78,11 @@ static char bearer[600];
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct svc_req *req;
-	struct svc_res *res;
-
 	if (http == NULL) {
-		const struct svc_http_config cfg = {
-			.max_body = FUZZ_MAX_BODY,
-			.max_json_depth = 8,
-			.jwt_key = key,
-			.jwt_key_len = sizeof(key) - 1,
-			.jwt_leeway = 30,
-		};
 		char token[512];
 
-		svc_log_init("fuzz", SVC_LOG_ERROR,
-			     open("/dev/null", O_WRONLY));
-		http = svc_http_new(routes, &cfg);
-		if (http == NULL ||
-		    svc_jwt_mint("fuzz-admin", "admin", time(NULL), 86400 * 365,
+		http = fuzz_http(routes, key, sizeof(key) - 1);
+		if (svc_jwt_mint("fuzz-admin", "admin", time(NULL), 86400 * 365,
 				 key, sizeof(key) - 1, token,
 				 sizeof(token)) != 0)
 			abort();
@@ -105,13 +90,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		orders_products = dead_upstream("products");
 		orders_inventory = dead_upstream("inventory");
 	}
-	req = fuzz_req(data, size, bearer);
-	if (req == NULL)
-		return 0;
-	res = svc_res_new();
-	svc_http_handle(http, req, res);
-	fuzz_show(res);
-	svc_res_free(res);
-	svc_req_free(req);
-	return 0;
+	return fuzz_run(http, fuzz_req(data, size, bearer));
 }

@@ -4,12 +4,14 @@
  * body appended under the limit). It parses no HTTP wire format; the
  * libmicrohttpd target does that.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "fuzz.h"
+#include "svc/log.h"
 
 /* The next line of [*p, end) as a string in buf, or NULL at the end. */
 static char *
@@ -78,4 +80,39 @@ fuzz_show(const struct svc_res *res)
 	body = svc_res_body(res, &len);
 	fprintf(stderr, "%d %.*s\n", svc_res_status(res), (int)len,
 		body ? body : "");
+}
+
+struct svc_http *
+fuzz_http(const struct svc_route *routes, const unsigned char *key,
+	  size_t key_len)
+{
+	const struct svc_http_config cfg = {
+		.max_body = FUZZ_MAX_BODY,
+		.max_json_depth = 8,
+		.jwt_key = key,
+		.jwt_key_len = key_len,
+		.jwt_leeway = 30,
+	};
+	struct svc_http *http;
+
+	svc_log_init("fuzz", SVC_LOG_ERROR, open("/dev/null", O_WRONLY));
+	http = svc_http_new(routes, &cfg);
+	if (http == NULL)
+		abort();
+	return http;
+}
+
+int
+fuzz_run(struct svc_http *http, struct svc_req *req)
+{
+	struct svc_res *res;
+
+	if (req == NULL)
+		return 0;
+	res = svc_res_new();
+	svc_http_handle(http, req, res);
+	fuzz_show(res);
+	svc_res_free(res);
+	svc_req_free(req);
+	return 0;
 }

@@ -66,7 +66,7 @@ bool file_contains(const char *path, const char *text, int ms);
 void pause_ms(int ms);
 /*
  * A free port for spawned services and servers: SPARE_PORTS + i
- * (0 <= i < 12).
+ * (0 <= i < 20; which suite uses which: grep spare_port).
  */
 int spare_port(int i);
 
@@ -83,9 +83,11 @@ Suite *outage_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);
+/* tests/security/: the rate limiter on a products process of its own,
+ * hostile input against all three services, slow and greedy connections. */
 Suite *ratelimit_suite(void);
-/* Hostile input against all three services (tests/security/). */
 Suite *hostile_suite(void);
+Suite *connections_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

@@ -25,10 +25,10 @@ main(void)
 		relay_suite,
 		/* the counters of all that came before */
 		metrics_suite,
-		/* its own products process: see test_ratelimit.c */
+		/* tests/security/ */
 		ratelimit_suite,
-		/* hostile input: tests/security/ */
 		hostile_suite,
+		connections_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};

@@ -22,5 +22,6 @@ Suite *client_suite(void);
 Suite *trace_suite(void);
 Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
+Suite *connguard_suite(void);
 
 #endif

@@ -250,9 +250,10 @@ struct svc_server_config {
 	const char *host; /* listen address, "0.0.0.0" or "127.0.0.1" */
 	int port;
 	int threads; /* worker threads, each with its own DB connection */
-	int connection_timeout_s;     /* idle or slow connections are closed */
-	int max_connections;	      /* in total */
-	int max_per_ip;		      /* per client address */
+	int connection_timeout_s;  /* idle or slow connections are closed */
+	long long read_timeout_ms; /* for a request to arrive whole */
+	int max_connections;	   /* in total */
+	int max_per_ip; /* per client address, past half of the total */
 	size_t memory_per_connection; /* bounds the header size (431 past it) */
 };
 

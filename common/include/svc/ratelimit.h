@@ -31,7 +31,9 @@ struct svc_ratelimit_rule {
 struct svc_ratelimit_config {
 	struct svc_ratelimit_rule client;  /* RATE_LIMIT */
 	struct svc_ratelimit_rule service; /* RATE_LIMIT_SERVICE */
-	size_t max_keys;		   /* RATE_LIMIT_MAX_KEYS */
+	/* RATE_LIMIT_AUTH_FAILURES: invalid tokens per address */
+	struct svc_ratelimit_rule auth_failures;
+	size_t max_keys; /* RATE_LIMIT_MAX_KEYS */
 };
 
 /* The outcome of one svc_ratelimit_take(). */
@@ -53,7 +55,8 @@ int svc_ratelimit_parse(const char *text, struct svc_ratelimit_rule *out);
 
 /*
  * Reads RATE_LIMIT (default "600/minute"), RATE_LIMIT_SERVICE (default ten
- * times RATE_LIMIT, rate and burst; "off" exempts service tokens) and
+ * times RATE_LIMIT, rate and burst; "off" exempts service tokens),
+ * RATE_LIMIT_AUTH_FAILURES (default "100/minute"; "off" disables) and
  * RATE_LIMIT_MAX_KEYS (default 100000, 16..10000000). An invalid value is
  * recorded with svc_config_fail() naming the key.
  */

@@ -5,7 +5,9 @@
  * Retry-After and the RateLimit-* headers, and gets through again once it
  * waited; /health and the other operational routes are never limited; a
  * bearer token's subject and a service token each have a budget of their
- * own; refusals are counted in http_rate_limited_total. The arithmetic is
+ * own; forged tokens spend their address's RATE_LIMIT_AUTH_FAILURES budget
+ * without locking out valid ones; refusals are counted in
+ * http_rate_limited_total. The arithmetic is
  * tested in tests/unit/test_ratelimit.c, the pipeline in test_http.c.
  */
 #include <stdbool.h>
@@ -13,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "integ.h"
+#include "../integration/integ.h"
 
 #define PORT_INDEX 11 /* spare_port(): see integ.h */
 
@@ -24,7 +26,9 @@ static char log_path[64];
 static void
 setup(void)
 {
-	static const char *const env[] = { "RATE_LIMIT=5/second", NULL };
+	static const char *const env[] = { "RATE_LIMIT=5/second",
+					   "RATE_LIMIT_AUTH_FAILURES=3/minute",
+					   NULL };
 	int port = spare_port(PORT_INDEX);
 
 	snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
@@ -217,6 +221,41 @@ START_TEST(tokens_have_their_own_budget)
 }
 END_TEST
 
+/*
+ * RATE_LIMIT_AUTH_FAILURES=3/minute: three forged tokens from an address
+ * get 401, the fourth 429 with Retry-After; a valid token from the same
+ * address is still served.
+ */
+START_TEST(invalid_tokens_are_limited_per_address)
+{
+	static const char *const forged[] = {
+		"Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2lnbmF0dXJl",
+		NULL
+	};
+	const char *admin[] = { auth_header("admin"), NULL };
+	const char *path =
+		"/api/v1/products/00000000-0000-4000-8000-000000000000";
+	struct http_resp *r;
+
+	for (int i = 0; i < 3; i++) {
+		r = http_do("DELETE", url(base, "%s", path), forged, NULL);
+		ck_assert_int_eq(r->status, 401);
+		http_free(r);
+	}
+	r = http_do("DELETE", url(base, "%s", path), forged, NULL);
+	ck_assert_int_eq(r->status, 429);
+	ck_assert_int_ge(header_int(r, "Retry-After"), 1);
+	ck_assert_ptr_nonnull(r->json);
+	ck_assert_str_eq(json_string_value(json_object_get(r->json, "error")),
+			 "rate_limited");
+	http_free(r);
+	/* The address is not locked out: a real token gets through. */
+	r = http_do("DELETE", url(base, "%s", path), admin, NULL);
+	ck_assert_int_eq(r->status, 404);
+	http_free(r);
+}
+END_TEST
+
 Suite *
 ratelimit_suite(void)
 {
@@ -229,6 +268,7 @@ ratelimit_suite(void)
 	tcase_add_test(tc, twice_the_rate_is_limited);
 	tcase_add_test(tc, operational_routes_are_never_limited);
 	tcase_add_test(tc, tokens_have_their_own_budget);
+	tcase_add_test(tc, invalid_tokens_are_limited_per_address);
 	suite_add_tcase(s, tc);
 	return s;
 }
