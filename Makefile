@@ -180,6 +180,49 @@ new-service:
 check-unit: $(BUILD)/tests/unit
 	$(BUILD)/tests/unit
 
+# ---- install: one service on a machine of its own (docs/deploy.md) -------
+# make install [SERVICE=orders] [PREFIX=/usr/local] [DESTDIR=]
+#   $(PREFIX)/bin/<service>                          the binary (built as `make <service>`)
+#   $(PREFIX)/share/microshop/migrations/<service>/  its migrations, where the
+#                                                    binary looks for them
+#   $(UNITDIR)/microshop-<service>.service           its systemd unit, with
+#                                                    /usr/local replaced by PREFIX
+# SERVICE defaults to every service; UNITDIR ($(PREFIX)/lib/systemd/system)
+# may be set empty to leave the unit out. DESTDIR stages the whole tree
+# elsewhere (packaging); the binary still finds its migrations there, since
+# it looks next to itself. `make uninstall` takes the same variables.
+PREFIX ?= /usr/local
+SERVICE ?= $(SERVICES)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BAD := $(filter-out $(SERVICES),$(SERVICE))
+
+.PHONY: install uninstall
+install: $(addprefix $(BUILD)/,$(filter $(SERVICES),$(SERVICE)))
+	@$(if $(INSTALL_BAD),echo "install: unknown SERVICE $(INSTALL_BAD) (one of: $(SERVICES))" >&2; exit 2)
+	@set -e; for s in $(SERVICE); do \
+		mig='$(DESTDIR)$(PREFIX)/share/microshop/migrations'/$$s; \
+		install -d -m 0755 '$(DESTDIR)$(PREFIX)/bin' "$$mig"; \
+		install -m 0755 $(BUILD)/$$s '$(DESTDIR)$(PREFIX)/bin'/$$s; \
+		rm -f "$$mig"/*.sql; \
+		install -m 0644 migrations/$$s/*.sql "$$mig"/; \
+		if [ -n '$(UNITDIR)' ]; then \
+			install -d -m 0755 '$(DESTDIR)$(UNITDIR)'; \
+			sed 's|/usr/local/|$(PREFIX)/|g' \
+				deploy/systemd/microshop-$$s.service \
+				>'$(DESTDIR)$(UNITDIR)'/microshop-$$s.service; \
+			chmod 0644 '$(DESTDIR)$(UNITDIR)'/microshop-$$s.service; \
+		fi; \
+		echo "installed $$s in $(DESTDIR)$(PREFIX)"; \
+	done
+
+uninstall:
+	@$(if $(INSTALL_BAD),echo "uninstall: unknown SERVICE $(INSTALL_BAD) (one of: $(SERVICES))" >&2; exit 2)
+	@set -e; for s in $(SERVICE); do \
+		rm -f '$(DESTDIR)$(PREFIX)/bin'/$$s; \
+		rm -rf '$(DESTDIR)$(PREFIX)/share/microshop/migrations'/$$s; \
+		$(if $(UNITDIR),rm -f '$(DESTDIR)$(UNITDIR)'/microshop-$$s.service;) \
+	done
+
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
 format-check:

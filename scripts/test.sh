@@ -30,6 +30,12 @@ echo "== unit tests"
 echo "== fuzz corpus (ASan+UBSan)"
 make -s -j"$(nproc)" BUILD="$BUILD" fuzz-replay
 echo "== prometheus rules"; scripts/check-rules.sh
+# Deployment files (docs/deploy.md): docker-compose config -q, the manifests,
+# a rehearsal of the Dockerfile's build stage, make install into a scratch
+# prefix and systemd-analyze verify of the installed units. The integration
+# suite runs the installed binary (INSTALL_PREFIX, INSTALL_DATABASE_URL).
+echo "== deploy files"; scripts/check-deploy.sh "$STATE/deploy"
+export INSTALL_PREFIX=$STATE/deploy/prefix
 
 declare -A PIDS=()
 status=0
@@ -71,6 +77,9 @@ export SCRATCH_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/scratch_db
 # A products database for the instances test_relay.c starts and kills.
 pg_recreate_db relay_db products
 export RELAY_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/relay_db
+# A products database for the installed binary (test_service.c).
+pg_recreate_db install_db products
+export INSTALL_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/install_db
 
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
