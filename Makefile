@@ -21,7 +21,9 @@ CC ?= cc
 BUILD ?= build
 SAN ?=
 
-SERVICES := products inventory orders
+# Every services/<name>/ with a main.c: a service made by `make new-service`
+# builds, links into the unit tests and gets its target without an edit here.
+SERVICES := $(sort $(patsubst services/%/main.c,%,$(wildcard services/*/main.c)))
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wvla -Werror
@@ -56,8 +58,9 @@ LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
-.PHONY: all run demo test asan valgrind bench clean format format-check $(SERVICES) \
-	check-unit check-integration fuzz fuzz-build fuzz-replay
+.PHONY: all run demo test asan valgrind bench clean format format-check \
+	$(SERVICES) check-unit check-integration fuzz fuzz-build fuzz-replay \
+	new-service
 .DEFAULT_GOAL := all
 
 all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration \
@@ -179,9 +182,60 @@ valgrind:
 bench:
 	@scripts/bench.sh
 
+# A new service from scripts/template: make new-service NAME=payments
+# [PORT=8084] (docs/new-service.md). Only values given on the command line
+# count: a NAME or PORT that happens to be in the environment is not a wish.
+cmdline = $(if $(filter command line,$(origin $(1))),'$(subst ','\'',$($(1)))')
+new-service:
+	@scripts/new-service $(if $(call cmdline,PORT),--port $(call cmdline,PORT)) \
+		-- $(call cmdline,NAME)
+
 # Used by the scripts once dependencies are installed.
 check-unit: $(BUILD)/tests/unit
 	$(BUILD)/tests/unit
+
+# ---- install: one service on a machine of its own (docs/deploy.md) -------
+# make install [SERVICE=orders] [PREFIX=/usr/local] [DESTDIR=]
+#   $(PREFIX)/bin/<service>                          the binary (built as `make <service>`)
+#   $(PREFIX)/share/microshop/migrations/<service>/  its migrations, where the
+#                                                    binary looks for them
+#   $(UNITDIR)/microshop-<service>.service           its systemd unit, with
+#                                                    /usr/local replaced by PREFIX
+# SERVICE defaults to every service; UNITDIR ($(PREFIX)/lib/systemd/system)
+# may be set empty to leave the unit out. DESTDIR stages the whole tree
+# elsewhere (packaging); the binary still finds its migrations there, since
+# it looks next to itself. `make uninstall` takes the same variables.
+PREFIX ?= /usr/local
+SERVICE ?= $(SERVICES)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BAD := $(filter-out $(SERVICES),$(SERVICE))
+
+.PHONY: install uninstall
+install: $(addprefix $(BUILD)/,$(filter $(SERVICES),$(SERVICE)))
+	@$(if $(INSTALL_BAD),echo "install: unknown SERVICE $(INSTALL_BAD) (one of: $(SERVICES))" >&2; exit 2)
+	@set -e; for s in $(SERVICE); do \
+		mig='$(DESTDIR)$(PREFIX)/share/microshop/migrations'/$$s; \
+		install -d -m 0755 '$(DESTDIR)$(PREFIX)/bin' "$$mig"; \
+		install -m 0755 $(BUILD)/$$s '$(DESTDIR)$(PREFIX)/bin'/$$s; \
+		rm -f "$$mig"/*.sql; \
+		install -m 0644 migrations/$$s/*.sql "$$mig"/; \
+		if [ -n '$(UNITDIR)' ]; then \
+			install -d -m 0755 '$(DESTDIR)$(UNITDIR)'; \
+			sed 's|/usr/local/|$(PREFIX)/|g' \
+				deploy/systemd/microshop-$$s.service \
+				>'$(DESTDIR)$(UNITDIR)'/microshop-$$s.service; \
+			chmod 0644 '$(DESTDIR)$(UNITDIR)'/microshop-$$s.service; \
+		fi; \
+		echo "installed $$s in $(DESTDIR)$(PREFIX)"; \
+	done
+
+uninstall:
+	@$(if $(INSTALL_BAD),echo "uninstall: unknown SERVICE $(INSTALL_BAD) (one of: $(SERVICES))" >&2; exit 2)
+	@set -e; for s in $(SERVICE); do \
+		rm -f '$(DESTDIR)$(PREFIX)/bin'/$$s; \
+		rm -rf '$(DESTDIR)$(PREFIX)/share/microshop/migrations'/$$s; \
+		$(if $(UNITDIR),rm -f '$(DESTDIR)$(UNITDIR)'/microshop-$$s.service;) \
+	done
 
 FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

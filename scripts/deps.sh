@@ -13,6 +13,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev uuid-dev check
   postgresql postgresql-contrib rabbitmq-server amqp-tools
   wrk curl jq valgrind libclang-rt-14-dev docker-compose prometheus
+  systemd python3-yaml # scripts/check-deploy.sh: systemd-analyze, manifests
 )
 
 missing=()

@@ -24,7 +24,11 @@ set +m # no job control even if run interactively: setsid must not fork
 
 readonly PG_BIN=/usr/lib/postgresql/15/bin
 readonly RMQ_BIN=/usr/lib/rabbitmq/bin
-readonly SERVICES=(products inventory orders)
+# A role and a database (<service>_db) for every service of the tree,
+# including those made by `make new-service` (scripts/lib.sh).
+. "$(dirname "$0")/lib.sh"
+mapfile -t SERVICES < <(services)
+readonly SERVICES
 readonly START_TIMEOUT=60 # seconds for each server to come up
 readonly STOP_TIMEOUT=30  # seconds for each server to go down before kill
 readonly CLEAN_PATH=/usr/sbin:/usr/bin:/sbin:/bin

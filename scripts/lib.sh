@@ -2,21 +2,44 @@
 # private servers that infra.sh runs, wait for readiness, stop them by PID.
 # Source it; it defines functions and changes nothing by itself.
 
-# The services that exist in this tree, in start order.
+# The services that exist in this tree, in start order: products, inventory
+# and orders first (orders calls the other two), then every other
+# services/<name>/main.c by name - a service made by `make new-service` is
+# built, given a database, started and tested without an edit here.
 services() {
-  local s
+  local root s
+  root=$(dirname "${BASH_SOURCE[0]}")/..
   for s in products inventory orders; do
-    [[ -f services/$s/main.c ]] && echo "$s"
+    [[ -f $root/services/$s/main.c ]] && echo "$s"
+  done
+  for s in "$root"/services/*/main.c; do
+    s=${s%/main.c}
+    s=${s##*/}
+    case $s in products | inventory | orders) continue ;; esac
+    # only names scripts/new-service accepts: they end up in SQL and URLs
+    [[ $s =~ ^[a-z][a-z0-9]*$ ]] && echo "$s"
   done
   return 0
 }
 
-# svc_port NAME BASE -> BASE+1 for products, +2 inventory, +3 orders
+# svc_port NAME BASE -> BASE+1 for products, +2 inventory, +3 orders; any
+# other service: BASE + its .default_port (services/NAME/main.c) - 8080, so
+# `make run` (BASE 8080) starts it on its default port.
 svc_port() {
+  local p
   case $1 in
   products) echo $(($2 + 1)) ;;
   inventory) echo $(($2 + 2)) ;;
   orders) echo $(($2 + 3)) ;;
+  *)
+    p=$(sed -n 's/^[[:space:]]*\.default_port = \([0-9]\{4,5\}\),.*/\1/p' \
+      "$(dirname "${BASH_SOURCE[0]}")/../services/$1/main.c" 2>/dev/null | head -n 1)
+    if [[ -z $p ]]; then
+      echo "svc_port: no .default_port in services/$1/main.c" >&2
+      return 1
+    fi
+    echo $(($2 + p - 8080))
+    ;;
   esac
 }
 

@@ -31,6 +31,12 @@ echo "== fuzz corpus (ASan+UBSan)"
 make -s -j"$(nproc)" BUILD="$BUILD" fuzz-replay
 echo "== prometheus rules"; scripts/check-rules.sh
 echo "== configuration keys"; scripts/check-config.sh "$BUILD"
+# Deployment files (docs/deploy.md): docker-compose config -q, the manifests,
+# a rehearsal of the Dockerfile's build stage, make install into a scratch
+# prefix and systemd-analyze verify of the installed units. The integration
+# suite runs the installed binary (INSTALL_PREFIX, INSTALL_DATABASE_URL).
+echo "== deploy files"; scripts/check-deploy.sh "$STATE/deploy"
+export INSTALL_PREFIX=$STATE/deploy/prefix
 
 declare -A PIDS=()
 status=0
@@ -92,6 +98,9 @@ for s in products orders; do
 done
 scripts/infra.sh vhost "$STATE" lifecycle >/dev/null
 export LIFECYCLE_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/lifecycle
+# A products database for the installed binary (test_service.c).
+pg_recreate_db install_db products
+export INSTALL_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/install_db
 
 export JWT_SECRET
 JWT_SECRET=$(state_secret "$STATE")
@@ -144,6 +153,13 @@ done
 
 echo "== integration tests"
 "$BUILD/tests/integration"
+
+# ---- the template (docs/new-service.md) ------------------------------------
+# scripts/new-service's own checks, then `make new-service NAME=payments` in
+# a scratch copy of this tree, built and tested against the servers above
+# with its own payments_db; it stops what it started and drops what it made.
+echo "== template: make new-service"
+BUILD=$BUILD SAN=${SAN:-} scripts/check-new-service.sh "$STATE" "$HTTP_BASE"
 
 echo "== make run + make demo"
 cleanup # the suites are done: make run takes over their ports

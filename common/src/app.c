@@ -16,10 +16,12 @@
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,11 +156,40 @@ describe_keys(void)
 		svc_config_describe(keys[i][0], keys[i][1]);
 }
 
+/*
+ * MIGRATIONS_DIR's default. An installed binary, <prefix>/bin/<svc>, reads
+ * the migrations installed with it, <prefix>/share/microshop/migrations/<svc>
+ * (the layout of `make install`, wherever the prefix was copied or moved to);
+ * anywhere else, such as build/<svc> in a source tree, migrations/<svc>
+ * under the working directory.
+ */
+static void
+default_migrations_dir(const char *name, char *buf, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+	struct stat st;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		/* <prefix>/bin/<svc> -> <prefix> */
+		for (int i = 0; i < 2 && (slash = strrchr(exe, '/')) != NULL;
+		     i++)
+			*slash = '\0';
+		if (snprintf(buf, size, "%s/share/microshop/migrations/%s", exe,
+			     name) < (int)size &&
+		    stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+			return;
+	}
+	snprintf(buf, size, "migrations/%s", name);
+}
+
 /* Reads every key; problems are recorded for svc_config_error(). */
 static void
 read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 {
-	static char default_url[256], default_dir[256];
+	static char default_url[256], default_dir[PATH_MAX];
 	const char *accept;
 	long nproc = sysconf(_SC_NPROCESSORS_ONLN);
 	struct in_addr addr;
@@ -242,7 +273,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 		(int)svc_config_int("CONSUMER_PREFETCH", 16, 1, 65535);
 	svc_trace_export_config_read(&s->trace, s->name, s->trace_url);
 	s->trace.version = SVC_VERSION;
-	snprintf(default_dir, sizeof(default_dir), "migrations/%s", app->name);
+	default_migrations_dir(app->name, default_dir, sizeof(default_dir));
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
 	if (app->configure != NULL)
 		app->configure();

@@ -4,6 +4,7 @@
  * real service over loopback.
  */
 #include <curl/curl.h>
+#include <glob.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,4 +283,27 @@ file_contains(const char *path, const char *text, int ms)
 			return false;
 		usleep(50 * 1000);
 	}
+}
+
+int
+service_names(char names[][SERVICE_NAME_MAX], int max)
+{
+	static const char prefix[] = "services/";
+	glob_t g;
+	int n = 0;
+
+	if (glob("services/*/main.c", 0, NULL, &g) != 0)
+		return 0;
+	for (size_t i = 0; i < g.gl_pathc && n < max; i++) {
+		const char *name = g.gl_pathv[i] + sizeof(prefix) - 1;
+		size_t len = strcspn(name, "/");
+
+		if (len == 0 || len >= SERVICE_NAME_MAX)
+			continue;
+		memcpy(names[n], name, len);
+		names[n][len] = '\0';
+		n++;
+	}
+	globfree(&g);
+	return n;
 }

@@ -70,6 +70,15 @@ void pause_ms(int ms);
  */
 int spare_port(int i);
 
+#define SERVICE_NAME_MAX 32 /* scripts/new-service allows 30 characters */
+#define SERVICES_MAX	 16
+/*
+ * The services of this tree: the <name> of every services/<name>/main.c,
+ * sorted, into names (room for max). Returns how many; 0 when there are
+ * none (not run from the repository root).
+ */
+int service_names(char names[][SERVICE_NAME_MAX], int max);
+
 Suite *products_api_suite(void);
 Suite *orders_api_suite(void);
 Suite *resilience_suite(void);

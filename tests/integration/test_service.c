@@ -333,6 +333,70 @@ START_TEST(database_restart_is_survived)
 }
 END_TEST
 
+/*
+ * The layout of `make install`: <prefix>/bin/products reads
+ * <prefix>/share/microshop/migrations/products by itself, whatever the
+ * working directory - even one with a migrations/products of its own -
+ * and MIGRATIONS_DIR still wins. scripts/check-deploy.sh installed into
+ * INSTALL_PREFIX; INSTALL_DATABASE_URL is a fresh database.
+ */
+START_TEST(installed_binary_finds_its_migrations)
+{
+	const char *prefix = env_or_fail("INSTALL_PREFIX");
+	const char *db = env_or_fail("INSTALL_DATABASE_URL");
+	char decoy[64], cmd[4096], want[1024], *out = NULL;
+	int files;
+
+	snprintf(cmd, sizeof(cmd),
+		 "ls %s/share/microshop/migrations/products/*.sql | wc -l",
+		 prefix);
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	files = atoi(out);
+	free(out);
+	ck_assert_int_gt(files, 0);
+	snprintf(want, sizeof(want),
+		 "\"dir\":\"%s/share/microshop/migrations/products\"", prefix);
+
+	/* From /, where no migrations folder is in sight. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd / && env -u MIGRATIONS_DIR DATABASE_URL='%s' "
+		 "%s/bin/products migrate 2>&1",
+		 db, prefix);
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	ck_assert_msg(count(out, "\"migration applied\"") == files, "%s", out);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	free(out);
+
+	/* A decoy migrations/products in the working directory: had the
+	 * binary read it, its 0001 would be refused as edited. */
+	snprintf(decoy, sizeof(decoy), "/tmp/microshop-decoy-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(decoy));
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p %s/migrations/products && "
+		 "echo 'SELECT 1;' >%s/migrations/products/0001_decoy.sql",
+		 decoy, decoy);
+	ck_assert_int_eq(run_cmd(cmd, NULL), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && env -u MIGRATIONS_DIR DATABASE_URL='%s' "
+		 "%s/bin/products migrate 2>&1",
+		 decoy, db, prefix);
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	ck_assert_int_eq(count(out, "\"migration applied\""), 0);
+	free(out);
+
+	/* MIGRATIONS_DIR, when set, is what it reads. */
+	snprintf(cmd, sizeof(cmd),
+		 "cd / && env MIGRATIONS_DIR=%s/migrations/products "
+		 "DATABASE_URL='%s' %s/bin/products migrate 2>&1",
+		 decoy, db, prefix);
+	ck_assert_int_eq(run_cmd(cmd, &out), 1);
+	ck_assert_msg(strstr(out, "edited") != NULL, "%s", out);
+	free(out);
+	remove_dir(decoy);
+}
+END_TEST
+
 Suite *
 service_suite(void)
 {
@@ -343,6 +407,7 @@ service_suite(void)
 	tcase_add_test(tc, bad_config_exits_2_naming_the_key);
 	tcase_add_test(tc, subcommands);
 	tcase_add_test(tc, migrations_story);
+	tcase_add_test(tc, installed_binary_finds_its_migrations);
 	tcase_add_test(tc, keep_alive_reuses_the_connection);
 	tcase_add_test(tc, sigterm_exits_cleanly);
 	/* Last: it restarts the shared PostgreSQL. */

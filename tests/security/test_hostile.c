@@ -511,8 +511,8 @@ START_TEST(reservations_hostile_json)
 	/* order_id and ttl */
 	{
 		static const char *const others[] = {
-			"{\"order_id\":\"x'; DROP TABLE reservations; --\","
-			"\"items\":[{\"product_id\":\"%s\",\"quantity\":1}]}",
+			("{\"order_id\":\"x'; DROP TABLE reservations; --\","
+			 "\"items\":[{\"product_id\":\"%s\",\"quantity\":1}]}"),
 			"{\"order_id\":\"%s\",\"items\":[],\"ttl_seconds\":-5}",
 			"{\"order_id\":\"%s\",\"items\":[],\"ttl_seconds\":86401}",
 		};
@@ -671,7 +671,7 @@ START_TEST(bad_query_parameters_are_400)
 		"after=eyJhIjoxfQ",	    /* base64 {"a":1} */
 		"after=LTF8bm90LWEtdXVpZA", /* "-1|not-a-uuid" */
 		"after=%27%3B%20DROP%20TABLE%20products%3B%20--",
-		"after=" /* many '=' */ "====",
+		"after=====", /* many '=' */
 		"ids=not-a-uuid",
 		"ids=%27%20OR%20%271%27%3D%271",
 		"ids=00000000-0000-4000-8000-000000000000,%00",
