@@ -24,6 +24,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
+COPY VERSION ./
 COPY common/ common/
 COPY services/ services/
 COPY migrations/ migrations/

@@ -44,7 +44,7 @@ TEST_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck) \
 # checkout. Only app.o sees them (--version, the "listening" log line,
 # service_info); it is rebuilt when they change, through a stamp file
 # rewritten only then.
-VERSION := $(shell cat VERSION)
+VERSION := $(shell cat VERSION 2>/dev/null || echo unknown)
 GIT_DESCRIBE := $(shell git describe --tags --always --dirty 2>/dev/null)
 VERSION_STAMP := $(BUILD)/version.stamp
 ifneq ($(VERSION) $(GIT_DESCRIBE),$(shell cat $(VERSION_STAMP) 2>/dev/null))
