@@ -1,8 +1,8 @@
 /*
  * http_server.c - the libmicrohttpd adapter: connections in, svc_res out.
  *
- * One internal epoll thread per pool worker (MHD_USE_INTERNAL_POLLING_THREAD
- * | MHD_USE_EPOLL with a thread pool); a handler runs on the worker that
+ * One internal poll thread per pool worker (MHD_USE_INTERNAL_POLLING_THREAD
+ * | MHD_USE_POLL with a thread pool); a handler runs on the worker that
  * owns the connection, which is also the thread whose database connection
  * it uses. Two libmicrohttpd 0.9.75 habits shape this file: a response
  * queued on the first call of the access handler makes it close the
@@ -10,32 +10,29 @@
  * early 413, where closing is what we want; and bodies arrive in pieces
  * that must each be consumed.
  *
- * The listening socket is ours, not libmicrohttpd's: an acceptor thread
- * accepts and hands each connection to the pool (MHD_add_connection, which
- * applies the accept policy and the limits as libmicrohttpd's own accept
- * does). That is what lets a drain stop accepting cleanly.
- * MHD_quiesce_daemon() in 0.9.75 races with epoll workers over the
- * listening socket and can abort the process (an unguarded MHD_PANIC on
- * ENOENT), and it leaves the socket listening, so connections that arrive
- * during the drain wait unanswered in the backlog and are reset when it
- * finally closes. Our acceptor, told to stop, hands over what the kernel
- * already accepted, then closes the socket: from then on a connection
- * attempt is refused at once.
+ * Draining. libmicrohttpd's workers accept on a listening socket we open
+ * (MHD_OPTION_LISTEN_SOCKET), so a worker busy in a handler takes no new
+ * connection and an idle one does. To stop accepting, svc_server_quiesce()
+ * takes the socket back (MHD_quiesce_daemon), hands what the kernel had
+ * already accepted to the pool (MHD_add_connection: those clients have
+ * sent their request or are about to), and closes it: from then on a
+ * connection attempt is refused at once instead of waiting in a backlog
+ * nobody reads, to be reset when the process exits. The workers poll
+ * (MHD_USE_POLL) rather than epoll: in 0.9.75, MHD_quiesce_daemon() under
+ * epoll races the workers over the listening socket's registration and
+ * can abort the process (an unguarded MHD_PANIC on ENOENT); under poll it
+ * only sets a flag and wakes them.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "connguard.h"
@@ -44,27 +41,15 @@
 #include "svc/log.h"
 #include "svc/metrics.h"
 
-/* How long the acceptor waits before looking again when it cannot accept
- * (at the connection limit, out of descriptors). */
-#define ACCEPT_RETRY_MS 20
-/* The longest the acceptor waits for a worker to take up a connection. */
-#define TAKE_UP_MS 100
-
 struct svc_server {
 	struct MHD_Daemon *daemon;
 	struct svc_http *http;
 	size_t max_body;
-	int max_connections;
 	atomic_int in_flight;
-	atomic_int open;      /* connections a worker runs */
-	atomic_int handed;    /* handed over, not yet taken up by a worker */
-	pthread_mutex_t lock; /* with taken_up, signalled as handed drops */
-	pthread_cond_t taken_up;
-	atomic_bool quiesced;
-	int listen_fd; /* -1 once the acceptor closed it */
-	int wake[2];   /* a byte in wake[1] stops the acceptor */
-	pthread_t acceptor;
-	bool accepting; /* the acceptor thread runs (not joined yet) */
+	atomic_int open;       /* connections a worker runs */
+	atomic_bool quiescing; /* svc_server_quiesce() was called */
+	atomic_bool quiesced;  /* the listener is closed: answers say close */
+	int listen_fd;	       /* ours until MHD_start_daemon succeeds */
 	struct svc_metric_series *connections; /* http_active_connections */
 	struct svc_connguard *guard;
 };
@@ -237,10 +222,6 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 				srv->guard, fd->connect_fd,
 				addr != NULL ? addr->client_addr : NULL);
 		atomic_fetch_add(&srv->open, 1);
-		pthread_mutex_lock(&srv->lock);
-		atomic_fetch_sub(&srv->handed, 1);
-		pthread_cond_signal(&srv->taken_up);
-		pthread_mutex_unlock(&srv->lock);
 		svc_metrics_gauge_add(srv->connections, 1);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		svc_connguard_close(srv->guard, *socket_context);
@@ -307,140 +288,6 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	}
 	*w = '\0';
 	return (size_t)(w - s);
-}
-
-/*
- * Gives fd to a worker of the pool. Counted as handed over until the
- * worker takes it up (NOTIFY_STARTED), so a drain never mistakes a
- * connection on its way for none. libmicrohttpd closes fd itself when it
- * refuses it (the accept policy, the connection limit).
- */
-static int
-hand_over(struct svc_server *srv, int fd, const struct sockaddr *addr,
-	  socklen_t len)
-{
-	atomic_fetch_add(&srv->handed, 1);
-	if (MHD_add_connection(srv->daemon, fd, addr, len) != MHD_YES) {
-		atomic_fetch_sub(&srv->handed, 1);
-		return SVC_EUNAVAIL;
-	}
-	return SVC_OK;
-}
-
-/*
- * hand_over(), then waits (at most TAKE_UP_MS) until a worker has taken
- * the connection up. The accept policy (svc_connguard_admit) counts an
- * address's connections as they start, in the worker: admitting the next
- * before the last has started would let a burst from one address past its
- * share. libmicrohttpd's own listener had that order by accepting on the
- * worker itself. Waiting for the count to drop back to what it was, not
- * to zero, keeps a connection that never starts (refused late) from
- * slowing every later one.
- */
-static void
-hand_over_and_wait(struct svc_server *srv, int fd, const struct sockaddr *addr,
-		   socklen_t len)
-{
-	int before = atomic_load(&srv->handed);
-	struct timespec until;
-
-	if (hand_over(srv, fd, addr, len) != SVC_OK)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += TAKE_UP_MS * 1000000L;
-	until.tv_sec += until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
-	pthread_mutex_lock(&srv->lock);
-	while (atomic_load(&srv->handed) > before &&
-	       pthread_cond_timedwait(&srv->taken_up, &srv->lock, &until) == 0)
-		;
-	pthread_mutex_unlock(&srv->lock);
-}
-
-static bool
-at_limit(struct svc_server *srv)
-{
-	return atomic_load(&srv->open) + atomic_load(&srv->handed) >=
-	       srv->max_connections;
-}
-
-/*
- * Accepts until the backlog is empty (true) or accepting must wait: the
- * connection limit is reached - further clients wait in the backlog, as
- * they would with libmicrohttpd's own listener - or descriptors ran out
- * (false).
- */
-static bool
-accept_all(struct svc_server *srv, bool *logged)
-{
-	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd;
-
-		if (at_limit(srv))
-			return false;
-		fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			*logged = false;
-			hand_over_and_wait(srv, fd, (struct sockaddr *)&ss,
-					   len);
-			continue;
-		}
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return true;
-		if (!*logged)
-			svc_log(SVC_LOG_WARN, "cannot accept a connection",
-				SVC_LOG_STR("error", strerror(errno)),
-				SVC_LOG_END);
-		*logged = true;
-		return false;
-	}
-}
-
-/*
- * The acceptor: waits for connections or a stop. On a stop it takes what
- * the kernel has already accepted - those clients have sent their request
- * or are about to - and closes the socket, so later attempts are refused
- * instead of waiting in a backlog nobody reads.
- */
-static void *
-acceptor_main(void *arg)
-{
-	struct svc_server *srv = arg;
-	bool logged = false, ready = true;
-
-	for (;;) {
-		struct pollfd fds[2] = { { srv->wake[0], POLLIN, 0 },
-					 { srv->listen_fd, POLLIN, 0 } };
-
-		if (poll(fds, ready ? 2 : 1, ready ? -1 : ACCEPT_RETRY_MS) <
-			    0 &&
-		    errno != EINTR)
-			break;
-		if (fds[0].revents != 0)
-			break;
-		ready = accept_all(srv, &logged);
-	}
-	/* Past the limit too: a drain must not leave them to be reset. */
-	for (;;) {
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof(ss);
-		int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &len,
-				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0 && errno != EINTR && errno != ECONNABORTED)
-			break;
-		if (fd >= 0)
-			hand_over_and_wait(srv, fd, (struct sockaddr *)&ss,
-					   len);
-	}
-	close(srv->listen_fd);
-	srv->listen_fd = -1;
-	return NULL;
 }
 
 /* A listening TCP socket on host:port, or -1 (logged). */
@@ -520,31 +367,24 @@ struct svc_server *
 svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 {
 	struct svc_server *srv = calloc(1, sizeof(*srv));
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ITC | MHD_USE_ERROR_LOG |
-			 MHD_USE_NO_LISTEN_SOCKET;
-	pthread_condattr_t ca;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	int max_connections;
 
 	if (srv == NULL)
 		return NULL;
-	pthread_mutex_init(&srv->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&srv->taken_up, &ca);
-	pthread_condattr_destroy(&ca);
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
-	srv->max_connections = connections_that_fit(cfg->max_connections);
-	srv->wake[0] = srv->wake[1] = -1;
+	max_connections = connections_that_fit(cfg->max_connections);
 	srv->listen_fd = open_listener(cfg);
-	if (srv->listen_fd < 0 || pipe2(srv->wake, O_CLOEXEC) != 0)
+	if (srv->listen_fd < 0)
 		goto fail;
 	srv->connections = svc_metrics_series(
 		svc_metrics_gauge(NULL, "http_active_connections",
 				  "Open client connections.", NULL, 0),
 		NULL);
 	srv->guard = svc_connguard_new(&(struct svc_connguard_config){
-		.max_connections = srv->max_connections,
+		.max_connections = max_connections,
 		.max_per_ip = cfg->max_per_ip,
 		.read_timeout_ms = cfg->read_timeout_ms,
 		.refused = svc_metrics_series(
@@ -567,10 +407,11 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	srv->daemon = MHD_start_daemon(
 		flags, 0, on_accept, srv, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)srv->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->memory_per_connection,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
 		MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
@@ -580,41 +421,34 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 			SVC_LOG_END);
 		goto fail;
 	}
-	if (pthread_create(&srv->acceptor, NULL, acceptor_main, srv) != 0) {
-		svc_log(SVC_LOG_ERROR, "cannot start the acceptor thread",
-			SVC_LOG_END);
-		goto fail;
-	}
-	srv->accepting = true;
 	return srv;
 fail:
-	if (srv->daemon != NULL)
-		MHD_stop_daemon(srv->daemon);
 	svc_connguard_free(srv->guard);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
-	if (srv->wake[0] >= 0) {
-		close(srv->wake[0]);
-		close(srv->wake[1]);
-	}
-	pthread_cond_destroy(&srv->taken_up);
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	return NULL;
 }
 
-/* Stops the acceptor; it closes the listening socket as it goes. */
+/*
+ * Hands what the kernel already accepted on fd to the pool; libmicrohttpd
+ * closes a connection it refuses (the accept policy, the limit) itself.
+ */
 static void
-stop_accepting(struct svc_server *srv)
+take_backlog(struct svc_server *srv, int fd)
 {
-	ssize_t w;
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int c = accept4(fd, (struct sockaddr *)&ss, &len,
+				SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (!srv->accepting)
-		return;
-	w = write(srv->wake[1], "q", 1);
-	(void)w;
-	pthread_join(srv->acceptor, NULL);
-	srv->accepting = false;
+		if (c < 0 && (errno == EINTR || errno == ECONNABORTED))
+			continue;
+		if (c < 0)
+			return;
+		MHD_add_connection(srv->daemon, c, (struct sockaddr *)&ss, len);
+	}
 }
 
 /*
@@ -625,7 +459,15 @@ stop_accepting(struct svc_server *srv)
 void
 svc_server_quiesce(struct svc_server *srv)
 {
-	stop_accepting(srv);
+	MHD_socket fd;
+
+	if (atomic_exchange(&srv->quiescing, true))
+		return;
+	fd = MHD_quiesce_daemon(srv->daemon);
+	if (fd != MHD_INVALID_SOCKET) {
+		take_backlog(srv, fd);
+		close(fd);
+	}
 	atomic_store(&srv->quiesced, true);
 }
 
@@ -638,7 +480,7 @@ svc_server_in_flight(const struct svc_server *srv)
 int
 svc_server_connections(const struct svc_server *srv)
 {
-	return atomic_load(&srv->open) + atomic_load(&srv->handed);
+	return atomic_load(&srv->open);
 }
 
 int
@@ -647,10 +489,10 @@ svc__server_add_connection(struct svc_server *srv, int fd)
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return hand_over(srv, fd, (struct sockaddr *)&addr, sizeof(addr)) ==
-			       SVC_OK
-		       ? SVC_OK
-		       : SVC_EINVAL;
+	if (MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr,
+			       sizeof(addr)) != MHD_YES)
+		return SVC_EINVAL;
+	return SVC_OK;
 }
 
 void
@@ -658,12 +500,8 @@ svc_server_stop(struct svc_server *srv)
 {
 	if (srv == NULL)
 		return;
-	stop_accepting(srv);
+	/* Closes the listening socket too, unless quiesce took it. */
 	MHD_stop_daemon(srv->daemon);
 	svc_connguard_free(srv->guard);
-	close(srv->wake[0]);
-	close(srv->wake[1]);
-	pthread_cond_destroy(&srv->taken_up);
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 }
