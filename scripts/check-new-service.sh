@@ -82,7 +82,7 @@ rm -rf -- "$WORK"
 mkdir -p "$WORK" "$STATE/logs"
 
 # ---- 1. the script -------------------------------------------------------
-echo "== new-service: the script (sample compose, systemd, kubernetes)"
+echo "== new-service: the script (sample compose file and deploy/)"
 T=$WORK/script
 copy_tree "$T"
 for d in "$T"/services/*/; do # only the original three
