@@ -10,16 +10,18 @@
 #               timeouts in agreement); promtool on prometheus.compose.yml
 #   Dockerfile  its build packages are those of scripts/deps.sh; its build
 #               stage rehearsed without Docker (what it COPYs, in a scratch
-#               folder, then its RUN lines for products) and the staged tree
-#               holds what the runtime stage copies; its runtime packages
-#               provide every library that binary links against
+#               folder, then its RUN lines for one service) and the staged
+#               tree holds what the runtime stage copies; its runtime
+#               packages provide every library that binary links against
 #   install     `make install` of every service into SCRATCH_DIR/prefix
 #   systemd     `systemd-analyze verify` of each installed unit (pointing at
 #               that prefix) prints nothing; `systemd-analyze security
 #               --offline` rates its exposure at most 2.0
 #
 # Usage: scripts/check-deploy.sh SCRATCH_DIR   (emptied first)
-# Environment: BUILD, SAN (as for make; the installed binaries are those).
+# Environment: BUILD, SAN (as for make; the installed binaries are those);
+# REHEARSE_SERVICE, the service whose Docker build is rehearsed (products;
+# scripts/check-new-service.sh rehearses the service it generates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 }
 SCRATCH=$(realpath -m "$1")
 BUILD=${BUILD:-build}
-REHEARSE_SERVICE=products
+REHEARSE_SERVICE=${REHEARSE_SERVICE:-products}
 status=0
 fail() {
   echo "FAIL: $*" >&2
@@ -39,6 +41,10 @@ fail() {
 rm -rf -- "$SCRATCH"
 mkdir -p -- "$SCRATCH"
 mapfile -t SERVICES < <(services)
+[[ " ${SERVICES[*]} " == *" $REHEARSE_SERVICE "* ]] || {
+  echo "check-deploy: REHEARSE_SERVICE=$REHEARSE_SERVICE is not a service (${SERVICES[*]})" >&2
+  exit 2
+}
 
 # ---- compose, manifests, Prometheus ----------------------------------------
 docker-compose config -q
@@ -86,7 +92,7 @@ while read -r verb args; do
   RUN)
     [[ $args == *apt-get* ]] && continue
     # a clean environment, as in a Docker build: no BUILD, SAN, CC, CFLAGS
-    (cd "$src" && env -i PATH="$PATH" HOME="$src" SERVICE=$REHEARSE_SERVICE \
+    (cd "$src" && env -i PATH="$PATH" HOME="$src" SERVICE="$REHEARSE_SERVICE" \
       bash -ec "${args//\/out/$out}") \
       >"$SCRATCH/docker/build.log" 2>&1 || {
       tail -n 20 "$SCRATCH/docker/build.log" >&2

@@ -3,16 +3,20 @@
 # RabbitMQ are up (it inherits their settings: PG_PORT, RABBITMQ_URL,
 # JWT_SECRET, the <SERVICE>_DATABASE_URLs, ...):
 #
-# 1. scripts/new-service itself, in a copy of the tree with a sample
-#    docker-compose.yml, systemd unit and Kubernetes manifest: bad names
-#    and ports are refused with one line and exit 2, nothing is
-#    overwritten, and products' entries are copied for the new service
-#    (the compose file still passes `docker-compose config -q`). Services
-#    other than products, inventory and orders are left out of this copy,
-#    so a fork that made its own runs the same checks.
+# 1. scripts/new-service itself, in a copy of the tree whose
+#    docker-compose.yml and deploy/ are samples: bad names and ports are
+#    refused with one line and exit 2, nothing is overwritten, a refusal
+#    edits nothing, and the deployment entries are made - products'
+#    entries copied, the name added to MICROSHOP_DATABASES and to the
+#    lists of every service (depends_on, the alerts' job=~), the compose
+#    file still passing `docker-compose config -q`. Services other than
+#    products, inventory and orders are left out of this copy, so a fork
+#    that made its own runs the same checks.
 # 2. What a user does, in a scratch copy of the tree: `make new-service
 #    NAME=payments` (payments2, ... in a fork that has a payments already),
-#    build, then payments' own tests against real servers
+#    build, scripts/check-deploy.sh on the copy (what make test checks
+#    of the deployment files, with the Dockerfile rehearsed for payments),
+#    then payments' own tests against real servers
 #    - its database (payments_db, made by the copy's scripts/infra.sh in the
 #    running cluster), the binary on TEST_HTTP_BASE+4, its unit suite, its
 #    integration suite (HTTP, an event published through the outbox and
@@ -78,7 +82,7 @@ rm -rf -- "$WORK"
 mkdir -p "$WORK" "$STATE/logs"
 
 # ---- 1. the script -------------------------------------------------------
-echo "== new-service: the script (sample compose, systemd, kubernetes)"
+echo "== new-service: the script (sample compose file and deploy/)"
 T=$WORK/script
 copy_tree "$T"
 for d in "$T"/services/*/; do # only the original three
@@ -87,7 +91,9 @@ for d in "$T"/services/*/; do # only the original three
   rm -rf "$d" "$T/migrations/$s" "$T/docs/api/$s.yaml" "$T/tests/unit/test_$s.c" \
     "$T/tests/integration/test_${s}_api.c"
 done
-mkdir -p "$T/deploy/systemd" "$T/deploy/kubernetes"
+# deploy/ of samples only, whatever entries a fork has made
+rm -rf "$T/deploy"
+mkdir -p "$T/deploy/systemd" "$T/deploy/kubernetes" "$T/deploy/prometheus/rules"
 cat >"$T/docker-compose.yml" <<'EOF'
 # A sample written by scripts/check-new-service.sh.
 x-service: &service
@@ -98,6 +104,9 @@ x-service: &service
 services:
   postgres:
     image: postgres:15
+    environment:
+      - POSTGRES_USER=postgres
+      - "MICROSHOP_DATABASES=products inventory orders" # orders last
     healthcheck:
       test: ["CMD-SHELL", "pg_isready -U postgres && true"]
       interval: 5s
@@ -116,6 +125,9 @@ services:
     healthcheck:
       test: ["CMD", "curl", "-fsS", "http://localhost:8081/health/ready"]
 
+  inventory:
+    <<: *service
+
   # orders calls products
   orders:
     <<: *service
@@ -124,6 +136,18 @@ services:
     depends_on:
       products:
         condition: service_healthy
+
+  prometheus:
+    image: prom/prometheus
+    depends_on:
+      - products
+      - inventory
+      - orders # scrapes them all
+
+  jaeger:
+    image: jaegertracing/all-in-one
+    depends_on:
+      - products
 
 volumes:
   pgdata:
@@ -150,6 +174,54 @@ spec:
         - name: products
           ports:
             - containerPort: 8081
+EOF
+cat >"$T/deploy/prometheus/prometheus.yml" <<'EOF'
+# A sample written by scripts/check-new-service.sh.
+global:
+  scrape_interval: 15s
+rule_files:
+  - rules/alerts.yml
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:9090"]
+  - job_name: products
+    static_configs:
+      - targets: ["127.0.0.1:8081"]
+  # the other two
+  - job_name: inventory
+    static_configs:
+      - targets: ["127.0.0.1:8082"]
+  - job_name: orders
+    static_configs:
+      - targets: ["127.0.0.1:8083"]
+EOF
+cat >"$T/deploy/prometheus/prometheus.compose.yml" <<'EOF'
+scrape_configs:
+  - job_name: products
+    static_configs:
+      - targets: ["products:8081"]
+
+  - job_name: inventory
+    static_configs:
+      - targets: ["inventory:8082"]
+
+  - job_name: orders
+    static_configs:
+      - targets: ["orders:8083"]
+
+  - job_name: prometheus
+    static_configs:
+      - targets: ["localhost:9090"]
+EOF
+cat >"$T/deploy/prometheus/rules/alerts.yml" <<'EOF'
+groups:
+  - name: sample
+    rules:
+      - alert: Down
+        expr: up{job=~"products|inventory|orders"} == 0
+      - alert: SomeDown
+        expr: up{job=~"products|orders"} == 0 or up{job=~"orders|products|inventory"} == 0
 EOF
 
 # refused ARGS... : exit 2 and exactly one line on stderr, nothing made
@@ -195,26 +267,49 @@ grep -qx 'ExecStart=/opt/microshop/bin/payments' "$T/deploy/systemd/microshop-pa
 grep -q 'containerPort: 8084' "$T/deploy/kubernetes/payments.yaml" &&
   ! grep -q products "$T/deploy/kubernetes/payments.yaml" ||
   fail "the Kubernetes manifest is not products' with payments and 8084"
-# compose: products untouched, payments appended at the end of services:
+# compose: products untouched, payments after the last service, its
+# database listed, prometheus (which waits for every service) waits for it
 diff <(sed -n '/^  products:/,/^  # orders/p' "$WORK/compose.orig") \
   <(sed -n '/^  products:/,/^  # orders/p' "$T/docker-compose.yml") >/dev/null ||
   fail "the products block of docker-compose.yml changed"
-awk '/^  payments:/ { p = 1 } p && /^volumes:/ { exit } p' "$T/docker-compose.yml" >"$WORK/block"
+awk '/^  payments:/ { p = 1 } p && /^  prometheus:/ { exit } p' "$T/docker-compose.yml" >"$WORK/block"
 grep -q 'DATABASE_URL: postgres://payments:payments@postgres:5432/payments_db' "$WORK/block" &&
   grep -q '"8084:8084"' "$WORK/block" && grep -q 'localhost:8084/health/ready' "$WORK/block" ||
   fail "the payments block of docker-compose.yml is not products' renamed: $(cat "$WORK/block")"
-[[ $(grep -n '^  payments:' "$T/docker-compose.yml" | cut -d: -f1) -gt \
-  $(grep -n '^  orders:' "$T/docker-compose.yml" | cut -d: -f1) ]] ||
-  fail "payments is not after the last service"
+lineno_of() { grep -n "$1" "$T/docker-compose.yml" | head -n 1 | cut -d: -f1; }
+at=$(lineno_of '^  payments:')
+((at > $(lineno_of '^  orders:') && at < $(lineno_of '^  prometheus:'))) ||
+  fail "payments is not between orders, the last service, and prometheus"
+grep -qx '      - "MICROSHOP_DATABASES=products inventory orders payments" # orders last' \
+  "$T/docker-compose.yml" || fail "payments is not in MICROSHOP_DATABASES: $(grep MICROSHOP "$T/docker-compose.yml")"
+sed -n '/^  prometheus:/,/^  jaeger:/p' "$T/docker-compose.yml" | grep -qx '      - payments' ||
+  fail "prometheus does not wait for payments"
+sed -n '/^  jaeger:/,$p' "$T/docker-compose.yml" | grep -q payments &&
+  fail "jaeger, which waits for products only, waits for payments"
 if command -v docker-compose >/dev/null; then
   services=$(cd "$T" && docker-compose config --services 2>&1) || fail "docker-compose config: $services"
   grep -qx payments <<<"$services" || fail "docker-compose sees no payments: $services"
 fi
-grep -q '^  - job_name: payments$' "$T/deploy/prometheus/prometheus.yml" ||
-  fail "no payments job in prometheus.yml"
+# Prometheus: a job in both configurations, after the services' jobs; the
+# alerts' lists of every service's job, and only those, name payments
+jobs() { sed -n 's/^  - job_name: //p' "$T/deploy/prometheus/$1" | tr '\n' ' '; }
+[[ $(jobs prometheus.yml) == "prometheus products inventory orders payments " ]] ||
+  fail "prometheus.yml: jobs are $(jobs prometheus.yml)"
+[[ $(jobs prometheus.compose.yml) == "products inventory orders payments prometheus " ]] ||
+  fail "prometheus.compose.yml: jobs are $(jobs prometheus.compose.yml)"
+grep -A2 '^  - job_name: payments$' "$T/deploy/prometheus/prometheus.compose.yml" |
+  grep -q '"payments:8084"' || fail "prometheus.compose.yml does not scrape payments:8084"
+grep -A2 '^  - job_name: payments$' "$T/deploy/prometheus/prometheus.yml" |
+  grep -q '"127.0.0.1:8084"' || fail "prometheus.yml does not scrape 127.0.0.1:8084"
+grep -qF 'up{job=~"products|inventory|orders|payments"} == 0' "$T/deploy/prometheus/rules/alerts.yml" &&
+  grep -qF 'up{job=~"products|orders"} == 0 or up{job=~"orders|products|inventory|payments"} == 0' \
+    "$T/deploy/prometheus/rules/alerts.yml" ||
+  fail "alerts.yml: payments is not in exactly the lists of every service's job: $(cat "$T/deploy/prometheus/rules/alerts.yml")"
 if command -v promtool >/dev/null; then
   promtool check config "$T/deploy/prometheus/prometheus.yml" >/dev/null ||
-    fail "promtool refuses prometheus.yml with payments"
+    fail "promtool refuses prometheus.yml (or its rules) with payments"
+  promtool check config "$T/deploy/prometheus/prometheus.compose.yml" >/dev/null ||
+    fail "promtool refuses prometheus.compose.yml with payments"
 fi
 grep -qx '## payments.created' "$T/docs/events.md" && grep -qx '## payments.processed' "$T/docs/events.md" ||
   fail "docs/events.md does not document payments' events"
@@ -222,15 +317,21 @@ grep -qx '## payments.created' "$T/docs/events.md" && grep -qx '## payments.proc
 # once made, nothing is overwritten; a clash anywhere writes nothing
 refused -- payments
 rm -rf "$T/services/payments"
-cp "$T/docs/events.md" "$WORK/events.before"
+edited="docs/events.md docker-compose.yml deploy/prometheus/prometheus.yml
+deploy/prometheus/prometheus.compose.yml deploy/prometheus/rules/alerts.yml"
+for f in $edited; do cp "$T/$f" "$WORK/before.${f//\//_}"; done
 refused -- payments # docs/api/payments.yaml and the rest are still there
 [[ ! -e $T/services/payments ]] || fail "a refused run wrote services/payments"
-cmp -s "$WORK/events.before" "$T/docs/events.md" || fail "a refused run edited docs/events.md"
+for f in $edited; do
+  cmp -s "$WORK/before.${f//\//_}" "$T/$f" || fail "a refused run edited $f"
+done
 # another service (payments' port is free again): its own compose entry
 (cd "$T" && scripts/new-service refunds) >"$WORK/script2.out" 2>&1 ||
   fail "new-service refunds: $(cat "$WORK/script2.out")"
 grep -q '\.default_port = 8084,' "$T/services/refunds/main.c" || fail "refunds did not get 8084"
 grep -q '^  refunds:' "$T/docker-compose.yml" || fail "no refunds in docker-compose.yml"
+grep -q 'MICROSHOP_DATABASES=products inventory orders refunds payments"' "$T/docker-compose.yml" ||
+  fail "refunds is not in MICROSHOP_DATABASES after orders: $(grep MICROSHOP "$T/docker-compose.yml")"
 # without products' entries: notices, and the service all the same
 rm -f "$T/docker-compose.yml" "$T/deploy/systemd/"*.service "$T/deploy/kubernetes/"*.yaml
 (cd "$T" && scripts/new-service audit) >"$WORK/script3.out" 2>&1 ||
@@ -280,12 +381,16 @@ echo "   build"
 make -s -j"$(nproc)" BUILD="$SBUILD" SAN="${SAN:-}" all
 clang-format --dry-run --Werror services/$NAME/*.[ch] tests/unit/*.[ch] tests/integration/*.[ch] ||
   fail "the generated code is not clang-formatted"
-if command -v promtool >/dev/null; then
-  promtool check config deploy/prometheus/prometheus.yml >/dev/null
-fi
-if [[ -f docker-compose.yml ]] && command -v docker-compose >/dev/null; then
-  docker-compose config -q
-fi
+# The deployment checks of make test, on the copy with NAME: compose,
+# manifests and both Prometheus configurations agree on every service,
+# the Dockerfile's build stage rehearsed for NAME, make install of every
+# service and their systemd units; promtool on prometheus.yml and the rule
+# files it loads (alerts.yml lists NAME's job now).
+echo "   deployment files"
+promtool check config deploy/prometheus/prometheus.yml >/dev/null ||
+  fail "promtool refuses prometheus.yml with $NAME"
+BUILD=$SBUILD SAN=${SAN:-} REHEARSE_SERVICE=$NAME scripts/check-deploy.sh "$WORK/deploy" 2>&1 |
+  sed 's/^/   /' || fail "scripts/check-deploy.sh fails after make new-service NAME=$NAME"
 
 echo "   unit tests"
 CK_RUN_SUITE=$NAME "$SBUILD/tests/unit"

@@ -56,6 +56,7 @@ export JWT_SECRET=${JWT_SECRET:-$(state_secret "$STATE")}
 # Plain text lines on a terminal; JSON when piped (or LOG_FORMAT=json).
 if [[ -t 1 ]]; then export LOG_FORMAT=${LOG_FORMAT:-text}; fi
 
+# Colours of the three; any other service (make new-service) is yellow.
 declare -A COLORS=([products]=32 [inventory]=36 [orders]=35)
 # start_service NAME: in the background, log lines prefixed with its name;
 # its PID goes to PIDS and to PID_DIR/NAME.pid.
@@ -63,7 +64,7 @@ start_service() {
   local s=$1 port url_var prefix
   port=$(svc_port "$s" "$HTTP_BASE")
   url_var=${s^^}_DATABASE_URL
-  prefix=$(printf '\033[%sm%-9s|\033[0m ' "${COLORS[$s]}" "$s")
+  prefix=$(printf '\033[%sm%-9s|\033[0m ' "${COLORS[$s]:-33}" "$s")
   [[ -t 1 ]] || prefix=$(printf '%-9s| ' "$s")
   SERVICE_HOST=${RUN_HOST:-127.0.0.1} SERVICE_PORT=$port \
     DATABASE_URL=${!url_var} "$BUILD/$s" \
