@@ -12,8 +12,14 @@
 struct svc_mq *
 mqf_open(enum svc_mq_role role)
 {
+	return mqf_open_url(getenv("RABBITMQ_URL"), role);
+}
+
+struct svc_mq *
+mqf_open_url(const char *url, enum svc_mq_role role)
+{
 	struct svc_mq_config c = {
-		.url = getenv("RABBITMQ_URL"),
+		.url = url,
 		.heartbeat_s = 30,
 		.socket_timeout_ms = 5000,
 		.app_id = "microshop-tests",

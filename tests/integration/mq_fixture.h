@@ -11,6 +11,8 @@
 
 /* A connection to $RABBITMQ_URL as role, or NULL (unset, or away). */
 struct svc_mq *mqf_open(enum svc_mq_role role);
+/* The same on the broker at url (NULL: none, returns NULL). */
+struct svc_mq *mqf_open_url(const char *url, enum svc_mq_role role);
 
 /*
  * Declares "<prefix>.<8 random hex>" (its name into queue, 64 bytes),

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "integ.h"
+#include "mq_fixture.h"
 #include "orders_fixture.h"
 #include "svc/err.h"
 #include "svc/mq.h"
@@ -169,13 +170,8 @@ poll_query(PGconn *c, const char *sql, int n, const char *const *params,
 static struct svc_mq *
 lifecycle_mq(enum svc_mq_role role)
 {
-	struct svc_mq_config c = {
-		.url = env_or_fail("LIFECYCLE_RABBITMQ_URL"),
-		.heartbeat_s = 30,
-		.socket_timeout_ms = 5000,
-		.app_id = "microshop-tests",
-	};
-	struct svc_mq *mq = svc_mq_open(&c, role);
+	struct svc_mq *mq =
+		mqf_open_url(env_or_fail("LIFECYCLE_RABBITMQ_URL"), role);
 
 	ck_assert_msg(mq != NULL, "cannot reach LIFECYCLE_RABBITMQ_URL");
 	return mq;
