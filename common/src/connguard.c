@@ -233,6 +233,17 @@ svc_connguard_close(struct svc_connguard *g, struct svc_conn *c)
 	free(c);
 }
 
+int
+svc_connguard_open_count(struct svc_connguard *g)
+{
+	int n;
+
+	pthread_mutex_lock(&g->lock);
+	n = g->open;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
 void
 svc_connguard_request_read(struct svc_conn *c)
 {

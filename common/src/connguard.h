@@ -58,6 +58,9 @@ struct svc_conn *svc_connguard_open(struct svc_connguard *g, int fd,
 /* The connection closed: forget it before its fd is closed. NULL: no-op. */
 void svc_connguard_close(struct svc_connguard *g, struct svc_conn *c);
 
+/* Connections open now (opened and not yet closed). */
+int svc_connguard_open_count(struct svc_connguard *g);
+
 /* Its request arrived whole: no deadline while it is being answered. */
 void svc_connguard_request_read(struct svc_conn *c);
 /* Its response went out: the next request's deadline starts now. */

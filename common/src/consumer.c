@@ -44,7 +44,6 @@ struct svc_consumer {
 	int max_redeliveries, prefetch;
 	pthread_t thread;
 	atomic_bool stopping;
-	atomic_bool done; /* the thread has finished */
 	struct svc_mq *mq;
 	bool logged_down;
 	/* Cancels the transaction in hand, for a stop past its deadline. */
@@ -356,7 +355,6 @@ consumer_main(void *arg)
 	drop_mq(c);
 	svc_log(SVC_LOG_INFO, "consumer stopped",
 		SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
-	atomic_store(&c->done, true);
 	return NULL;
 }
 
@@ -400,15 +398,17 @@ svc_consumer_quit(struct svc_consumer *c)
 void
 svc_consumer_stop(struct svc_consumer *c, long long deadline_ms)
 {
-	struct timespec tick = { 0, 10 * 1000000 };
+	struct timespec until;
 
 	if (c == NULL)
 		return;
 	svc_consumer_quit(c);
-	while (!atomic_load(&c->done) && svc_now_ms() < deadline_ms)
-		nanosleep(&tick, NULL);
+	/* pthread_timedjoin_np() waits on the wall clock. */
+	until = svc_deadline_after(CLOCK_REALTIME, deadline_ms - svc_now_ms());
+	if (pthread_timedjoin_np(c->thread, NULL, &until) == 0)
+		goto joined;
 	pthread_mutex_lock(&c->cancel_lock);
-	if (!atomic_load(&c->done) && c->cancel != NULL) {
+	if (c->cancel != NULL) {
 		char err[256];
 
 		svc_log(SVC_LOG_WARN,
@@ -421,6 +421,7 @@ svc_consumer_stop(struct svc_consumer *c, long long deadline_ms)
 	}
 	pthread_mutex_unlock(&c->cancel_lock);
 	pthread_join(c->thread, NULL);
+joined:
 	PQfreeCancel(c->cancel);
 	pthread_mutex_destroy(&c->cancel_lock);
 	free(c->url);

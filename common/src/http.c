@@ -182,24 +182,33 @@ hexval(int c)
 	return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
-/* Decodes %XX and '+' in place. */
-static void
-url_decode(char *s)
+/*
+ * Decodes %XX - and '+' to a space when plus is set (query strings) - in
+ * place, except "%00": a decoded NUL would cut the C string short, so
+ * "/products/<id>%00junk" or "limit=5%00junk" would be read as "<id>" or
+ * "5". Left encoded, such a path or parameter is simply invalid (404,
+ * 400). Returns the decoded length.
+ */
+size_t
+svc__url_unescape(char *s, bool plus)
 {
-	char *o = s;
+	char *start = s, *o = s;
 
 	for (; *s != '\0'; s++) {
-		if (*s == '+') {
+		int hi = *s == '%' ? hexval(s[1]) : -1;
+		int lo = hi >= 0 ? hexval(s[2]) : -1;
+
+		if (plus && *s == '+') {
 			*o++ = ' ';
-		} else if (*s == '%' && hexval(s[1]) >= 0 &&
-			   hexval(s[2]) >= 0) {
-			*o++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
+		} else if (lo >= 0 && (hi | lo) != 0) {
+			*o++ = (char)(hi * 16 + lo);
 			s += 2;
 		} else {
 			*o++ = *s;
 		}
 	}
 	*o = '\0';
+	return (size_t)(o - start);
 }
 
 static void
@@ -216,9 +225,9 @@ parse_query(struct svc_req *req, char *qs)
 		if (eq != NULL) {
 			*eq = '\0';
 			value = eq + 1;
-			url_decode(eq + 1);
+			svc__url_unescape(eq + 1, true);
 		}
-		url_decode(tok);
+		svc__url_unescape(tok, true);
 		kv_add(req, &req->query, tok, value);
 	}
 }

@@ -16,6 +16,13 @@ char *svc__res_take_body(struct svc_res *res, size_t *len);
 /* The pipeline configuration (borrowed). */
 const struct svc_http_config *svc__http_config(const struct svc_http *http);
 
+/*
+ * Decodes %XX in place, '+' too when plus is set (query strings), but
+ * leaves "%00" encoded; returns the new length. The server's unescape
+ * callback and svc_req_new()'s query parser both use it.
+ */
+size_t svc__url_unescape(char *s, bool plus);
+
 struct svc_server;
 
 /*

@@ -46,10 +46,8 @@ struct svc_server {
 	struct svc_http *http;
 	size_t max_body;
 	atomic_int in_flight;
-	atomic_int open;       /* connections a worker runs */
 	atomic_bool quiescing; /* svc_server_quiesce() was called */
 	atomic_bool quiesced;  /* the listener is closed: answers say close */
-	int listen_fd;	       /* ours until MHD_start_daemon succeeds */
 	struct svc_metric_series *connections; /* http_active_connections */
 	struct svc_connguard *guard;
 };
@@ -221,12 +219,10 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 			*socket_context = svc_connguard_open(
 				srv->guard, fd->connect_fd,
 				addr != NULL ? addr->client_addr : NULL);
-		atomic_fetch_add(&srv->open, 1);
 		svc_metrics_gauge_add(srv->connections, 1);
 	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		svc_connguard_close(srv->guard, *socket_context);
 		*socket_context = NULL;
-		atomic_fetch_sub(&srv->open, 1);
 		svc_metrics_gauge_add(srv->connections, -1);
 	}
 }
@@ -250,44 +246,16 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /*
- * libmicrohttpd's own unescaping, except that "%00" stays as it is: a
- * decoded NUL would cut the C string short, so "/products/<id>%00junk" or
- * "limit=5%00junk" would be served as "<id>" or "5". Left encoded, such a
- * path or parameter is simply invalid (404, 400). Called for the path and
- * for each query key and value ('+' is already a space there).
+ * libmicrohttpd's own unescaping, but "%00" stays encoded (see
+ * svc__url_unescape). Called for the path and for each query key and
+ * value; '+' is already a space in those, and stays '+' in a path.
  */
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static size_t
 unescape(void *cls, struct MHD_Connection *c, char *s)
 {
-	char *w = s;
-
 	(void)cls;
 	(void)c;
-	for (const char *r = s; *r != '\0';) {
-		int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
-		int lo = hi >= 0 ? hex_digit(r[2]) : -1;
-
-		if (lo >= 0 && (hi | lo) != 0) {
-			*w++ = (char)(hi * 16 + lo);
-			r += 3;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return svc__url_unescape(s, false);
 }
 
 /* A listening TCP socket on host:port, or -1 (logged). */
@@ -336,7 +304,7 @@ fail:
 
 /*
  * File descriptors for max connections plus the process's own (database,
- * broker, logs, epoll): raises the soft limit as far as the hard one
+ * broker, logs): raises the soft limit as far as the hard one
  * allows - a systemd service starts with 1024 - and returns how many
  * connections fit.
  */
@@ -369,15 +337,15 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	struct svc_server *srv = calloc(1, sizeof(*srv));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 			 MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	int max_connections;
+	int max_connections, listen_fd = -1;
 
 	if (srv == NULL)
 		return NULL;
 	srv->http = http;
 	srv->max_body = svc__http_config(http)->max_body;
 	max_connections = connections_that_fit(cfg->max_connections);
-	srv->listen_fd = open_listener(cfg);
-	if (srv->listen_fd < 0)
+	listen_fd = open_listener(cfg);
+	if (listen_fd < 0)
 		goto fail;
 	srv->connections = svc_metrics_series(
 		svc_metrics_gauge(NULL, "http_active_connections",
@@ -407,7 +375,7 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	srv->daemon = MHD_start_daemon(
 		flags, 0, on_accept, srv, on_request, srv,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->listen_fd,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
 		MHD_OPTION_CONNECTION_TIMEOUT,
 		(unsigned)cfg->connection_timeout_s,
@@ -424,8 +392,8 @@ svc_server_start(struct svc_http *http, const struct svc_server_config *cfg)
 	return srv;
 fail:
 	svc_connguard_free(srv->guard);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
+	if (listen_fd >= 0)
+		close(listen_fd);
 	free(srv);
 	return NULL;
 }
@@ -480,7 +448,7 @@ svc_server_in_flight(const struct svc_server *srv)
 int
 svc_server_connections(const struct svc_server *srv)
 {
-	return atomic_load(&srv->open);
+	return svc_connguard_open_count(srv->guard);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "svc/log.h"
+#include "svc/util.h"
 
 struct svc_ticker {
 	const char *name;
@@ -37,13 +38,7 @@ run(void *arg)
 		pthread_mutex_unlock(&t->lock);
 		t->fn(t->arg);
 		pthread_mutex_lock(&t->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += t->interval_ms / 1000;
-		until.tv_nsec += (t->interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		until = svc_deadline_after(CLOCK_MONOTONIC, t->interval_ms);
 		while (!t->stop &&
 		       pthread_cond_timedwait(&t->wake, &t->lock, &until) == 0)
 			;

@@ -66,6 +66,23 @@ svc_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec
+svc_deadline_after(clockid_t clock, long long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	if (ms > 0) {
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+	}
+	return ts;
+}
+
 double
 svc_now_s(void)
 {

@@ -418,7 +418,7 @@ START_TEST(query_arguments_are_parsed)
 {
 	struct svc_req *req = svc_req_new(
 		"GET", "/items?a=1&b=x%20y&c=p+q&d=%2B%26%3D&e=%zz&a=2&f=&"
-		       "g%5B%5D=h&&u=%C3%A9");
+		       "g%5B%5D=h&&u=%C3%A9&z=5%00x");
 	struct svc_res *res = handle(req);
 
 	ck_assert_int_eq(svc_res_status(res), 200);
@@ -431,6 +431,8 @@ START_TEST(query_arguments_are_parsed)
 	ck_assert_str_eq(svc_req_query(req, "f"), "");
 	ck_assert_str_eq(svc_req_query(req, "g[]"), "h");
 	ck_assert_str_eq(svc_req_query(req, "u"), "\xc3\xa9");
+	/* A NUL would cut the value short: "%00" stays as it came. */
+	ck_assert_str_eq(svc_req_query(req, "z"), "5%00x");
 	ck_assert_ptr_null(svc_req_query(req, "A"));
 	ck_assert_ptr_null(svc_req_query(req, "missing"));
 	svc_res_free(res);

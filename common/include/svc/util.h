@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #define SVC_UUID_LEN 36 /* text form, without the NUL */
 
@@ -19,6 +20,13 @@ bool svc_uuid_valid(const char *s);
 /* Monotonic clock, for durations. */
 long long svc_now_ms(void);
 double svc_now_s(void);
+
+/*
+ * The time ms milliseconds from now on clock (CLOCK_MONOTONIC for a
+ * condition variable set to it, CLOCK_REALTIME for pthread_timedjoin_np),
+ * as the absolute deadline the timed waits take; ms <= 0 is now.
+ */
+struct timespec svc_deadline_after(clockid_t clock, long long ms);
 
 /* Wall clock, seconds since the epoch. */
 long long svc_time_s(void);
