@@ -103,10 +103,11 @@ $(BUILD)/tests/mqbench: $(BUILD)/obj/tests/bench/mqbench.o $(LIBSVC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# make bench's collector stand-in for the tracing cost.
+# make bench's collector stand-in for the tracing cost, and the span
+# counter make compose-test runs in Jaeger's place (tests/compose/).
 $(BUILD)/tests/otlpsink: $(BUILD)/obj/tests/bench/otlpsink.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -pthread
+	$(CC) $(LDFLAGS) -o $@ $^ -lmicrohttpd -ljansson -pthread
 
 # libFuzzer targets, always built with clang and ASan+UBSan into
 # $(BUILD)/fuzz, with libsvc and the services compiled again under the same

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages microshop needs to build, test and benchmark.
-# Checks each package with `dpkg -s` first: on a prepared machine it does
+# Checks each package with `dpkg-query` first: on a prepared machine it does
 # nothing and prints nothing. Only when something is missing does it run
 # `apt-get update` once and install the missing packages (needs root).
 #
-# Usage: scripts/deps.sh
+# Usage: scripts/deps.sh [containers]
+#   containers  also what runs docker-compose.yml where there is no Docker
+#               engine (scripts/compose.sh): podman with the runc runtime
+#               and netavark networking, debootstrap for the base images
 set -euo pipefail
 
 PACKAGES=(
@@ -15,12 +18,22 @@ PACKAGES=(
   wrk curl jq valgrind libclang-rt-14-dev docker-compose prometheus
   systemd python3-yaml # scripts/check-deploy.sh: systemd-analyze, manifests
 )
+case ${1:-} in
+'') ;;
+containers)
+  PACKAGES+=(podman runc netavark aardvark-dns iptables debootstrap docker-compose)
+  ;;
+*)
+  echo "usage: $0 [containers]" >&2
+  exit 2
+  ;;
+esac
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-  # `dpkg -s` alone also succeeds for removed-but-not-purged packages
-  # (state "deinstall ok config-files"): check for "install ok installed".
-  if ! dpkg -s "$pkg" 2>/dev/null | grep -qx 'Status: install ok installed'; then
+  # A removed-but-not-purged package is known to dpkg too (state
+  # "deinstall ok config-files"): only "install ok installed" counts.
+  if [[ $(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null) != "install ok installed" ]]; then
     missing+=("$pkg")
   fi
 done

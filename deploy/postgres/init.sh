@@ -1,7 +1,7 @@
 #!/bin/sh
-# Creates a role and a database per service in the compose PostgreSQL: the
-# official image runs this once, as the superuser, when its data volume is
-# empty (/docker-entrypoint-initdb.d). MICROSHOP_DATABASES names the
+# Creates a role and a database per service in the compose PostgreSQL:
+# entrypoint.sh runs it once, as the superuser, when its data volume is
+# empty (the image holds it in /docker-entrypoint-initdb.d). MICROSHOP_DATABASES names the
 # services (role <name>, database <name>_db, owned by the role, password
 # <NAME>_DB_PASSWORD, else the name itself - fine for a local demo only).
 # Each service then creates its own tables with its migrations.
