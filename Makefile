@@ -9,6 +9,11 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   make valgrind   the whole test suite with the services under valgrind
 #   make bench      benchmarks, with pgbench as the baseline in the same run
+#   make compose-up, make compose-down
+#                   docker-compose.yml on Docker, or on podman prepared by
+#                   scripts/compose.sh where there is no Docker engine
+#   make compose-test  the compose stack built, run and checked for real
+#                   (part of make test)
 #   make fuzz       libFuzzer targets (tests/fuzz), FUZZ_SECONDS each
 #   make fuzz-replay  the committed fuzz corpus once, under ASan+UBSan
 #   make format-check, make format, make clean
@@ -59,6 +64,7 @@ LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
 .PHONY: all run demo test asan valgrind bench clean format format-check \
+	compose-up compose-down compose-test \
 	$(SERVICES) check-unit check-integration fuzz fuzz-build fuzz-replay \
 	new-service
 .DEFAULT_GOAL := all
@@ -182,6 +188,15 @@ valgrind:
 
 bench:
 	@scripts/bench.sh
+
+compose-up:
+	@scripts/compose.sh up
+
+compose-down:
+	@scripts/compose.sh down
+
+compose-test:
+	@scripts/compose-test.sh
 
 # A new service from scripts/template: make new-service NAME=payments
 # [PORT=8084] (docs/new-service.md). Only values given on the command line

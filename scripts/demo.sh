@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
-# make demo: tells microshop's story against the suite `make run` is
-# running, one HTTP call at a time - products created and stocked, orders
-# placed and confirmed by events, one cancelled, stock run out (409),
-# inventory stopped (orders' circuit opens: 503 + Retry-After, /health
-# degraded, circuit_breaker_state) and started again (the circuit closes).
-# Every step checks what came back and the script exits 1 at the first
-# surprise, so make test runs it too (scripts/test-demo.sh).
+# make demo: tells microshop's story against the suite `make run` or
+# `make compose-up` is running, one HTTP call at a time - products created
+# and stocked, orders placed and confirmed by events, one cancelled, stock
+# run out (409), inventory stopped (orders' circuit opens: 503 +
+# Retry-After, /health degraded, circuit_breaker_state) and started again
+# (the circuit closes). Every step checks what came back and the script
+# exits 1 at the first surprise, so make test runs it too, against both
+# (scripts/test-demo.sh, scripts/compose-test.sh).
 #
-# It finds the suite the way run.sh places it: RUN_STATE_DIR (.run) for the
-# JWT secret and the PID files, RUN_HTTP_BASE (8080: products 8081,
-# inventory 8082, orders 8083), BUILD (build) for the token command.
-# Inventory is stopped by the PID in STATE/pids/inventory.pid, held down by
-# STATE/pids/inventory.hold, and run.sh starts it again once the hold file
-# is gone - so the make run session stays whole and Ctrl-C there still
-# stops everything. DEMO_TIMEOUT (30) bounds each wait, in seconds.
+# DEMO_TARGET says which suite: run, compose, or auto (the default): a live
+# make run session if there is one, else a compose stack of make
+# compose-up.
+#  - make run: found the way run.sh places it: RUN_STATE_DIR (.run) for the
+#    JWT secret and the PID files, RUN_HTTP_BASE (8080: products 8081,
+#    inventory 8082, orders 8083), BUILD (build) for the token command.
+#    Inventory is stopped by the PID in STATE/pids/inventory.pid, held down
+#    by STATE/pids/inventory.hold, and run.sh starts it again once the hold
+#    file is gone - so the make run session stays whole and Ctrl-C there
+#    still stops everything.
+#  - compose: found through COMPOSE_STATE_DIR (.compose)/env, which
+#    scripts/compose.sh up writes (ports, project, engine). The token comes
+#    from the products container; inventory is stopped with
+#    `docker-compose stop inventory` and started with `docker-compose start`.
+# DEMO_TIMEOUT (30) bounds each wait, in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -23,9 +32,7 @@ HTTP_BASE=${RUN_HTTP_BASE:-8080}
 BUILD=${BUILD:-build}
 TIMEOUT=${DEMO_TIMEOUT:-30}
 PID_DIR=$STATE/pids
-PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
-INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
-ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
+COMPOSE_ENV=$(realpath -m "${COMPOSE_STATE_DIR:-.compose}")/env
 
 # ---- output -----------------------------------------------------------------
 if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
@@ -188,32 +195,127 @@ is_program() { # is_program PID NAME: the process runs a binary called NAME
   [[ ${argv0##*/} == "$2" ]]
 }
 
-# ---- is the suite there? -----------------------------------------------------
+# ---- which suite, and is it there? -------------------------------------------
 for tool in curl jq; do
   command -v "$tool" >/dev/null || die "$tool is missing; run scripts/deps.sh (as root)"
 done
-for s in products inventory orders; do
-  url=http://127.0.0.1:$(svc_port "$s" "$HTTP_BASE")/health/ready
-  curl -fsS -o /dev/null --max-time 3 "$url" 2>/dev/null ||
-    die "the suite is not running: no answer from $s at $url - start it with \`make run\` in another terminal (same RUN_HTTP_BASE, RUN_STATE_DIR)"
-done
-run_pid=$(pid_of "$PID_DIR/run.pid")
-inv_pid=$(pid_of "$PID_DIR/inventory.pid")
-if [[ -z $run_pid || -z $inv_pid ]] || ! is_program "$inv_pid" inventory; then
-  die "no live make run session in $STATE (pids/ names none): was the suite started by \`make run\` with this RUN_STATE_DIR?"
+TARGET=${DEMO_TARGET:-auto}
+if [[ $TARGET == auto ]]; then
+  TARGET=run
+  [[ -n $(pid_of "$PID_DIR/run.pid") || ! -r $COMPOSE_ENV ]] || TARGET=compose
 fi
-[[ -r $STATE/jwt_secret || -n ${JWT_SECRET:-} ]] ||
-  die "$STATE/jwt_secret is missing: set JWT_SECRET to the one make run uses"
-TOKEN=$(JWT_SECRET=${JWT_SECRET:-$(cat "$STATE/jwt_secret")} \
-  "$BUILD/products" token --role admin --sub demo --ttl 900 2>"$TMP/token") ||
-  die "cannot mint an admin token with $BUILD/products: $(head -n 1 "$TMP/token")"
+case $TARGET in
+run)
+  PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
+  INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
+  ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
+  START_HINT="start it with \`make run\` in another terminal (same RUN_HTTP_BASE, RUN_STATE_DIR)"
+  WHERE="make run in $STATE"
+  ;;
+compose)
+  [[ -r $COMPOSE_ENV ]] || die "no compose stack: $COMPOSE_ENV is missing - start one with \`make compose-up\`"
+  set -a
+  # shellcheck source=/dev/null # written by scripts/compose.sh up
+  . "$COMPOSE_ENV"
+  set +a
+  read -r -a COMPOSE <<<"$COMPOSE_CMD"
+  PRODUCTS=http://127.0.0.1:$PRODUCTS_PORT
+  INVENTORY=http://127.0.0.1:$INVENTORY_PORT
+  ORDERS=http://127.0.0.1:$ORDERS_PORT
+  START_HINT="is the compose stack of $COMPOSE_ENV up? (make compose-up)"
+  WHERE="the compose stack $COMPOSE_PROJECT_NAME ($ENGINE)"
+  ;;
+*) die "DEMO_TARGET=$TARGET is not run, compose or auto" ;;
+esac
+for s in products inventory orders; do
+  url=${s^^}
+  url=${!url}/health/ready
+  curl -fsS -o /dev/null --max-time 3 "$url" 2>/dev/null ||
+    die "the suite is not running: no answer from $s at $url - $START_HINT"
+done
+
+# An admin token: from make run's binary and secret, or from the products
+# container (its JWT_SECRET stays there).
+if [[ $TARGET == run ]]; then
+  run_pid=$(pid_of "$PID_DIR/run.pid")
+  inv_pid=$(pid_of "$PID_DIR/inventory.pid")
+  if [[ -z $run_pid || -z $inv_pid ]] || ! is_program "$inv_pid" inventory; then
+    die "no live make run session in $STATE (pids/ names none): was the suite started by \`make run\` with this RUN_STATE_DIR?"
+  fi
+  [[ -r $STATE/jwt_secret || -n ${JWT_SECRET:-} ]] ||
+    die "$STATE/jwt_secret is missing: set JWT_SECRET to the one make run uses"
+  TOKEN=$(JWT_SECRET=${JWT_SECRET:-$(cat "$STATE/jwt_secret")} \
+    "$BUILD/products" token --role admin --sub demo --ttl 900 2>"$TMP/token") ||
+    die "cannot mint an admin token with $BUILD/products: $(head -n 1 "$TMP/token")"
+  TOKEN_FROM="\`$BUILD/products token\` (JWT_SECRET from $STATE/jwt_secret)"
+else
+  TOKEN=$("${COMPOSE[@]}" exec -T products microshop-service token --role admin \
+    --sub demo --ttl 900 2>"$TMP/token") ||
+    die "cannot mint an admin token in the products container: $(head -n 1 "$TMP/token")"
+  TOKEN_FROM="\`${COMPOSE[*]} exec products microshop-service token\`"
+fi
 AUTH="Authorization: Bearer $TOKEN"
+
+# Inventory stopped and started again, the way its suite runs it.
+stop_inventory() {
+  local deadline=$((SECONDS + TIMEOUT)) id code
+  if [[ $TARGET == compose ]]; then
+    id=$("${COMPOSE[@]}" ps -q inventory)
+    [[ -n $id ]] || fail "the compose stack has no inventory container"
+    printf '   %s$ %s stop inventory%s\n' "$CYN" "${COMPOSE[*]}" "$OFF"
+    "${COMPOSE[@]}" stop inventory >"$TMP/stop" 2>&1 || fail "$(tail -n 1 "$TMP/stop")"
+    code=$("$ENGINE" inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$id")
+    [[ $code == "exited 0" ]] || fail "inventory's container is '$code', not 'exited 0'"
+    ok "inventory has stopped (drained, exit 0)"
+    return
+  fi
+  inv_pid=$(pid_of "$PID_DIR/inventory.pid")
+  if [[ -z $inv_pid ]] || ! is_program "$inv_pid" inventory; then
+    fail "$PID_DIR/inventory.pid names no running inventory"
+  fi
+  HOLD=$PID_DIR/inventory.hold
+  : >"$HOLD" # run.sh keeps it down while this file exists
+  printf '   %s$ kill -TERM %s%s  %s(inventory, from %s; held by %s)%s\n' "$CYN" \
+    "$inv_pid" "$OFF" "$DIM" "$PID_DIR/inventory.pid" "${HOLD##*/}" "$OFF"
+  kill -TERM "$inv_pid"
+  while kill -0 "$inv_pid" 2>/dev/null; do
+    ((SECONDS < deadline)) || fail "inventory (pid $inv_pid) still runs after $TIMEOUT s"
+    sleep 0.1
+  done
+  ok "inventory has stopped (drained, exit)"
+}
+start_inventory() {
+  local deadline=$((SECONDS + TIMEOUT)) new_pid
+  if [[ $TARGET == compose ]]; then
+    printf '   %s$ %s start inventory%s\n' "$CYN" "${COMPOSE[*]}" "$OFF"
+    "${COMPOSE[@]}" start inventory >"$TMP/start" 2>&1 || fail "$(tail -n 1 "$TMP/start")"
+    until curl -fsS -o /dev/null --max-time 2 "$INVENTORY/health/ready" 2>/dev/null; do
+      ((SECONDS < deadline)) || fail "inventory not ready in $TIMEOUT s"
+      sleep 0.1
+    done
+    ok "inventory's container is back and ready"
+    return
+  fi
+  printf '   %s$ rm %s%s  %s(run.sh starts inventory the way it started it)%s\n' \
+    "$CYN" "$HOLD" "$OFF" "$DIM" "$OFF"
+  rm -f "$HOLD"
+  HOLD=
+  while :; do
+    new_pid=$(pid_of "$PID_DIR/inventory.pid")
+    [[ -z $new_pid || $new_pid == "$inv_pid" ]] || break
+    ((SECONDS < deadline)) || fail "run.sh did not start inventory again in $TIMEOUT s"
+    sleep 0.1
+  done
+  wait_ready "$INVENTORY/health/ready" "$TIMEOUT" "$new_pid" ||
+    fail "inventory (pid $new_pid) not ready in $TIMEOUT s"
+  ok "inventory is back (pid $new_pid, recorded in pids/inventory.pid) and ready"
+}
 
 TAG=$(cut -c1-8 /proc/sys/kernel/random/uuid)
 CUSTOMER=$(cat /proc/sys/kernel/random/uuid)
-printf '%smicroshop, the story%s - against make run in %s\n' "$B" "$OFF" "$STATE"
+printf '%smicroshop, the story%s - against %s\n' "$B" "$OFF" "$WHERE"
 say "products $PRODUCTS, inventory $INVENTORY, orders $ORDERS"
-say "an admin token from \`$BUILD/products token\` (JWT_SECRET from $STATE/jwt_secret)"
+say "an admin token from $TOKEN_FROM"
 
 # ---- 1. the catalogue -------------------------------------------------------
 step "Two products in the catalogue (admin token)"
@@ -288,21 +390,7 @@ until_field "$PRODUCTS/api/v1/products/$POSTER" .available false \
 step "Inventory stops: orders' circuit opens"
 VIEW=$V_HEALTH call GET "$ORDERS/health"
 expect_field .checks.inventory.circuit closed "circuit to inventory closed"
-inv_pid=$(pid_of "$PID_DIR/inventory.pid")
-if [[ -z $inv_pid ]] || ! is_program "$inv_pid" inventory; then
-  fail "$PID_DIR/inventory.pid names no running inventory"
-fi
-HOLD=$PID_DIR/inventory.hold
-: >"$HOLD" # run.sh keeps it down while this file exists
-printf '   %s$ kill -TERM %s%s  %s(inventory, from %s; held by %s)%s\n' "$CYN" \
-  "$inv_pid" "$OFF" "$DIM" "$PID_DIR/inventory.pid" "${HOLD##*/}" "$OFF"
-kill -TERM "$inv_pid"
-deadline=$((SECONDS + TIMEOUT))
-while kill -0 "$inv_pid" 2>/dev/null; do
-  ((SECONDS < deadline)) || fail "inventory (pid $inv_pid) still runs after $TIMEOUT s"
-  sleep 0.1
-done
-ok "inventory has stopped (drained, exit)"
+stop_inventory
 say "orders retries each reservation (backoff with jitter); 5 failures in a row open the circuit:"
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   VIEW=$V_ORDER call POST "$ORDERS/api/v1/orders" \
@@ -327,20 +415,7 @@ expect 200 "reads go on: the first order is still there"
 
 # ---- 7. inventory comes back ----------------------------------------------------
 step "Inventory starts again: the circuit closes"
-printf '   %s$ rm %s%s  %s(run.sh starts inventory the way it started it)%s\n' \
-  "$CYN" "$HOLD" "$OFF" "$DIM" "$OFF"
-rm -f "$HOLD"
-HOLD=
-deadline=$((SECONDS + TIMEOUT))
-while :; do
-  new_pid=$(pid_of "$PID_DIR/inventory.pid")
-  [[ -z $new_pid || $new_pid == "$inv_pid" ]] || break
-  ((SECONDS < deadline)) || fail "run.sh did not start inventory again in $TIMEOUT s"
-  sleep 0.1
-done
-wait_ready "$INVENTORY/health/ready" "$TIMEOUT" "$new_pid" ||
-  fail "inventory (pid $new_pid) not ready in $TIMEOUT s"
-ok "inventory is back (pid $new_pid, recorded in pids/inventory.pid) and ready"
+start_inventory
 VIEW=$V_HEALTH call GET "$ORDERS/health"
 expect_field .checks.inventory.circuit open \
   "still open: the circuit waits out its recovery time before a trial call"
