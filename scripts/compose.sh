@@ -2,7 +2,7 @@
 # Runs docker-compose.yml on Docker or, where no Docker engine runs, on
 # podman, which this script prepares (make compose-up, make compose-down).
 #
-# Usage: scripts/compose.sh up|down|env
+# Usage: scripts/compose.sh up|down [--volumes]|env|ports
 #   up    prepare the engine, build the images (cached ones are reused),
 #         start the stack, wait until every container is healthy (at most
 #         COMPOSE_WAIT seconds), print the URLs
@@ -12,6 +12,7 @@
 #         are never touched
 #   env   print shell settings that reach the running stack
 #         (set -a; . <(scripts/compose.sh env); set +a; docker-compose ps)
+#   ports print the port variables of docker-compose.yml, NAME=DEFAULT
 #
 # With podman (rootful, needs root), `up` first:
 #   - installs what is missing (scripts/deps.sh containers);
@@ -49,10 +50,14 @@ set_state "${COMPOSE_STATE_DIR:-.compose}"
 JAEGER_IMAGE=docker.io/jaegertracing/all-in-one:1.57.0
 BASE_IMAGES=(docker.io/library/debian:12 docker.io/library/debian:12-slim)
 BASE_LOCAL=localhost/microshop-base:bookworm
-# The published ports, their variables and defaults (docker-compose.yml).
-PORT_VARS=(PRODUCTS_PORT=8081 INVENTORY_PORT=8082 ORDERS_PORT=8083
-  POSTGRES_PORT=5432 RABBITMQ_PORT=5672 RABBITMQ_UI_PORT=15672
-  PROMETHEUS_PORT=9090 ALERTMANAGER_PORT=9093 JAEGER_UI_PORT=16686)
+# The published ports: NAME=DEFAULT for each "${NAME_PORT:-DEFAULT}" of
+# docker-compose.yml, in its order - a service `make new-service` added
+# brings its own.
+# shellcheck disable=SC2016 # a literal ${...} is what is looked for
+mapfile -t PORT_VARS < <(grep -o '\${[A-Z][A-Z0-9_]*_PORT:-[0-9]\{1,5\}}' "$ROOT/docker-compose.yml" |
+  sed 's/^\${\(.*\):-\(.*\)}$/\1=\2/' | awk '!seen[$0]++')
+# Those that are not a service's.
+INFRA_PORTS=" POSTGRES_PORT RABBITMQ_PORT RABBITMQ_UI_PORT PROMETHEUS_PORT ALERTMANAGER_PORT JAEGER_UI_PORT "
 
 die() {
   echo "compose: $*" >&2
@@ -179,27 +184,30 @@ start_healthchecks() {
 
 # The health-check helper (internal: `compose.sh healthchecks STATE
 # PROJECT`): every second, each running container of PROJECT with a
-# health check whose interval has passed since its last run gets
-# `podman healthcheck run`, the checks of one round side by side. It ends
-# by itself when the API service of STATE is gone.
+# health check that is due gets `podman healthcheck run`, the checks of
+# one round side by side. Due means its interval has passed since its last
+# run - or, while the container is still "starting", a second has, as
+# Docker's start_interval does: dependents start as soon as it is healthy.
+# It ends by itself when the API service of STATE is gone.
 run_healthchecks() {
-  local project=$1 id iv now ids
-  declare -A last=() interval=()
+  local project=$1 id health iv every now ids
+  declare -A last=()
   trap 'exit 0' TERM INT
   while pid_alive "$API_PIDFILE" "$SOCKET"; do
     now=$SECONDS
-    ids=$(podman ps -q --no-trunc --filter "label=com.docker.compose.project=$project" \
-      --filter status=running 2>/dev/null) || ids=
-    for id in $ids; do
-      if [[ -z ${interval[$id]:-} ]]; then
-        iv=$(podman inspect --format '{{.Config.Healthcheck.Interval}}' "$id" 2>/dev/null) || iv=
-        interval[$id]=$(duration_s "$iv")
-      fi
-      ((interval[$id] > 0)) || continue
-      ((now - ${last[$id]:--1000000} >= interval[$id])) || continue
-      last[$id]=$now
-      podman healthcheck run "$id" >/dev/null 2>&1 &
-    done
+    mapfile -t ids < <(podman ps -q --no-trunc --filter status=running \
+      --filter "label=com.docker.compose.project=$project" 2>/dev/null)
+    ((${#ids[@]} == 0)) ||
+      while IFS='|' read -r id health iv; do
+        every=$(duration_s "$iv")
+        ((every > 0)) || continue
+        [[ $health != starting ]] || every=1
+        ((now - ${last[$id]:--1000000} >= every)) || continue
+        last[$id]=$now
+        podman healthcheck run "$id" >/dev/null 2>&1 &
+      done < <(podman inspect --format \
+        '{{.Id}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{if .Config.Healthcheck}}{{.Config.Healthcheck.Interval}}{{end}}' \
+        "${ids[@]}" 2>/dev/null)
     wait
     sleep 1
   done
@@ -391,11 +399,15 @@ write_env() {
 }
 
 print_urls() {
+  local pv name svc
+  echo
+  for pv in "${PORT_VARS[@]}"; do
+    name=${pv%%=*}
+    [[ $INFRA_PORTS != *" $name "* ]] || continue
+    svc=${name%_PORT}
+    printf '  %-13s http://127.0.0.1:%s/health\n' "${svc,,}" "${!name}"
+  done
   cat <<EOF
-
-  products      http://127.0.0.1:$PRODUCTS_PORT/api/v1/products
-  inventory     http://127.0.0.1:$INVENTORY_PORT/health
-  orders        http://127.0.0.1:$ORDERS_PORT/health
   Prometheus    http://127.0.0.1:$PROMETHEUS_PORT/alerts
   Alertmanager  http://127.0.0.1:$ALERTMANAGER_PORT/
   RabbitMQ UI   http://127.0.0.1:$RABBITMQ_UI_PORT/ (microshop / RABBITMQ_PASSWORD)
@@ -511,6 +523,10 @@ down)
 env)
   [[ $# -eq 1 ]] || usage
   cmd_env
+  ;;
+ports)
+  [[ $# -eq 1 ]] || usage
+  printf '%s\n' "${PORT_VARS[@]}"
   ;;
 healthchecks) # internal: the helper `up` starts
   [[ $# -eq 3 ]] || usage
