@@ -17,7 +17,7 @@ import sys
 
 import yaml
 
-INFRA = {"postgres", "rabbitmq", "prometheus", "jaeger"}
+INFRA = {"postgres", "rabbitmq", "prometheus", "alertmanager", "jaeger"}
 K8S_KINDS = {"ConfigMap", "Secret", "Deployment", "Service",
              "PodDisruptionBudget", "HorizontalPodAutoscaler"}
 problems = []

@@ -151,6 +151,7 @@ until_ok() {
   done
   ok "$what"
 }
+not() { ! "$@"; }
 # check WHAT CMD...: ok if CMD succeeds, else a failure.
 check() {
   local what=$1
@@ -189,6 +190,10 @@ phase "hardening"
 echo "== compose-test: the story (make demo against the stack)"
 if DEMO_TARGET=compose NO_COLOR=1 scripts/demo.sh >"$STATE/demo.log" 2>&1; then
   ok "$(tail -n 1 "$STATE/demo.log")"
+  # inventory's container came back on another address: orders' first
+  # call after the circuit's recovery time must reach it, not the old one
+  check "the circuit closed on its first trial after inventory's restart" \
+    not grep -q '^   not yet' "$STATE/demo.log"
 else
   tail -n 25 "$STATE/demo.log" >&2
   fail "make demo against the compose stack (log: $STATE/demo.log)"

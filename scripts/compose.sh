@@ -65,7 +65,7 @@ die() {
 }
 note() { echo "compose: $*"; }
 usage() {
-  sed -n '5,17s/^# \{0,1\}//p' "$0" >&2
+  sed -n '5,15s/^# \{0,1\}//p' "$0" >&2
   exit 2
 }
 
@@ -442,7 +442,8 @@ cmd_up() {
   PROJECT=${COMPOSE_PROJECT_NAME:-microshop}
   export COMPOSE_PROJECT_NAME=$PROJECT
   resolve_ports
-  check_ports
+  # a stack of ours already up holds its own ports: up updates it in place
+  [[ -r $ENV_FILE ]] || check_ports
   trap 'echo "compose: up failed; stopping what it started" >&2; cmd_down quiet' EXIT
   note "engine: $ENGINE, project $PROJECT, state $STATE"
   if [[ $ENGINE == podman ]]; then

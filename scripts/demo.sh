@@ -398,7 +398,7 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
   [[ $STATUS == 503 && -n $(header Retry-After) ]] ||
     fail "expected 503 with Retry-After, got $STATUS"
   ok "503 dependency_unavailable, Retry-After $(header Retry-After), nothing stored"
-  retry_after=$(header Retry-After) told_at=$SECONDS
+  retry_after=$(header Retry-After) told_at=${EPOCHREALTIME/./}
   http GET "$ORDERS/health"
   [[ $(field .checks.inventory.circuit) != open ]] || break
 done
@@ -421,17 +421,15 @@ expect_field .checks.inventory.circuit open \
   "still open: the circuit waits out its recovery time before a trial call"
 # Nothing to poll: an open circuit lets the first call after its recovery
 # time through as the trial, and Retry-After said when that is.
-left=$((retry_after - (SECONDS - told_at)))
-say "waiting out the last Retry-After ($retry_after s, $((left > 0 ? left : 0)) s left), as a client should"
-if [[ -t 1 ]]; then
-  for ((i = left; i > 0; i--)); do
-    printf '\r   %s%3d s%s' "$DIM" "$i" "$OFF"
-    sleep 1
-  done
-  printf '\r%10s\r' ''
-elif ((left > 0)); then
-  sleep "$left"
-fi
+left_ms=$((retry_after * 1000 - (${EPOCHREALTIME/./} - told_at) / 1000))
+((left_ms > 0)) || left_ms=0
+say "waiting out the last Retry-After ($retry_after s, $(((left_ms + 999) / 1000)) s left), as a client should"
+sleep "0.$(printf '%03d' $((left_ms % 1000)))"
+for ((i = left_ms / 1000; i > 0; i--)); do
+  [[ ! -t 1 ]] || printf '\r   %s%3d s%s' "$DIM" "$i" "$OFF"
+  sleep 1
+done
+[[ ! -t 1 ]] || printf '\r%10s\r' ''
 deadline=$((SECONDS + TIMEOUT))
 while :; do
   VIEW=$V_ORDER call POST "$ORDERS/api/v1/orders" \

@@ -6,6 +6,8 @@
 # and stops everything it started, pass or fail. Exits non-zero on any
 # failure, including a service that does not exit cleanly (under the
 # sanitizer build that is how leaks and UB in the services surface).
+# Last, make compose-test: the compose stack built, run and checked
+# (scripts/compose-test.sh).
 #
 # Environment: BUILD (build), SAN (1 = ASan+UBSan build), TEST_STATE_DIR
 # (.test), TEST_PG_PORT (26432), TEST_AMQP_PORT (26682), TEST_HTTP_BASE
@@ -166,3 +168,13 @@ cleanup # the suites are done: make run takes over their ports
 ((status == 0))
 RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
   RUN_HTTP_BASE=$HTTP_BASE scripts/test-demo.sh
+
+# ---- the compose stack (docs/deploy.md) ---------------------------------------
+# Its images are built from the source tree, not from $BUILD: a sanitizer
+# or valgrind run has nothing to add to it.
+if [[ -n ${SAN:-} || -n ${VALGRIND:-} ]]; then
+  echo "== make compose-test: left to the plain make test (its images do not use this build)"
+else
+  echo "== make compose-test"
+  TEST_STATE_DIR=$STATE scripts/compose-test.sh
+fi

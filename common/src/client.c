@@ -585,6 +585,13 @@ set_options(struct handle *h, const struct svc_client_request *req,
 	      CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_MAXAGE_CONN, (long)MAX_IDLE_S) ==
 	      CURLE_OK;
+	/*
+	 * Resolve the name for every new connection (kept ones are reused
+	 * without a lookup): a restarted container or pod comes back on
+	 * another address, and libcurl's default 60 s cache would send the
+	 * circuit's trial call to the old one.
+	 */
+	ok &= curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, 0L) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_USERAGENT, g.user_agent) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) == CURLE_OK;
 	ok &= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK;
