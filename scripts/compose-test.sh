@@ -89,6 +89,8 @@ finish() {
   if [[ ${COMPOSE_TEST_KEEP:-} == 1 && -r $STATE/env ]]; then
     echo "== compose-test: the stack stays up (COMPOSE_TEST_KEEP=1); COMPOSE_STATE_DIR=$STATE scripts/compose.sh down --volumes"
   elif [[ -d $STATE ]]; then
+    [[ -z ${ENGINE:-} ]] || CONTAINERS=$("$ENGINE" ps -a -q --no-trunc \
+      --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" 2>/dev/null) || true
     scripts/compose.sh down --volumes || FAILED=1
     leftovers || FAILED=1
     phase "down"
@@ -134,7 +136,13 @@ leftovers() {
     echo "   FAIL a helper of $STATE still runs: $(pgrep -af "$STATE" | head -n 3)" >&2
     left=1
   fi
-  ((left == 0)) && echo "   ok  nothing of $COMPOSE_PROJECT_NAME left (containers, networks, volumes, API service, health-check helper)"
+  for what in ${CONTAINERS:-}; do # podman's monitors of its containers
+    if pgrep -f -- "-c $what " >/dev/null; then
+      echo "   FAIL a process still watches container ${what:0:12}: $(pgrep -af -- "-c $what " | cut -c1-80 | head -n 1)" >&2
+      left=1
+    fi
+  done
+  ((left == 0)) && echo "   ok  nothing of $COMPOSE_PROJECT_NAME left (containers, networks, volumes, API service, health-check helper, container monitors)"
   return "$left"
 }
 

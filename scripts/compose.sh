@@ -474,9 +474,34 @@ cmd_up() {
   print_urls
 }
 
+# A `docker-compose exec` through podman's API leaves its conmon waiting
+# five minutes after the command ended (so a client may still ask for the
+# exit code), even once the container is gone. Those of the containers
+# named (full IDs) are stopped; no other process is touched.
+stop_exec_monitors() {
+  local pid id i pids=()
+  (($# > 0)) || return 0
+  for pid in $(pgrep -x conmon); do
+    for id in "$@"; do
+      if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "-c $id .*--exec-attach"; then
+        kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+      fi
+    done
+  done
+  for ((i = 0; i < 50; i++)); do
+    any_running "${pids[@]}" || break
+    sleep 0.1
+  done
+}
+any_running() { # any of these PIDs still runs (a zombie has no cmdline)
+  local pid
+  for pid in "$@"; do [[ -s /proc/$pid/cmdline ]] && return 0; done
+  return 1
+}
+
 # down [quiet] [--volumes]
 cmd_down() {
-  local quiet='' volumes=() a
+  local quiet='' volumes=() a ids=()
   for a in "$@"; do
     case $a in quiet) quiet=1 ;; --volumes) volumes=(--volumes) ;; *) usage ;; esac
   done
@@ -495,10 +520,14 @@ cmd_down() {
       export CONTAINERS_CONF=$STATE/containers.conf DOCKER_HOST=unix://$SOCKET
       start_api # down needs it; stopped below
     fi
+    [[ $ENGINE != podman ]] ||
+      mapfile -t ids < <(podman ps -a -q --no-trunc \
+        --filter "label=com.docker.compose.project=$PROJECT" 2>/dev/null)
     compose down --remove-orphans -t 30 "${volumes[@]}" >"$STATE/down.log" 2>&1 || {
       tail -n 10 "$STATE/down.log" >&2
       echo "compose: docker-compose down failed (log: $STATE/down.log)" >&2
     }
+    stop_exec_monitors "${ids[@]}"
   fi
   stop_pidfile "$HC_PIDFILE" "healthchecks $STATE"
   stop_pidfile "$API_PIDFILE" "$SOCKET"
