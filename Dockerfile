@@ -9,10 +9,10 @@
 # to it, as after `make install`) and a non-root user. The entrypoint is the
 # service: `docker run … microshop/orders migrate` runs a subcommand.
 #
-# scripts/check-deploy.sh (in `make test`) rehearses the build stage without
-# Docker and checks both package lists against deps.sh and the binary; no
-# Docker engine runs where this suite is tested, so the image itself is not
-# built there.
+# make test builds it for every service and runs the images in the compose
+# stack (make compose-test); scripts/check-deploy.sh also rehearses the
+# build stage without an engine and checks both package lists against
+# deps.sh and the binary.
 
 # ---- build ---------------------------------------------------------------
 FROM debian:12 AS build

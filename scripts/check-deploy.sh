@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the deployment files as far as this machine allows - no Docker
-# engine, no systemd as PID 1, no Kubernetes cluster - and installs the
-# services into a scratch prefix for the tests to run from there:
+# Checks the deployment files without running them - the compose stack is
+# run by scripts/compose-test.sh; there is no systemd as PID 1 and no
+# Kubernetes cluster here - and installs the services into a scratch
+# prefix for the tests to run from there:
 #
 #   compose     `docker-compose config -q` (Debian's docker-compose 1.29);
 #               scripts/check-manifests.py on the resolved file, the
