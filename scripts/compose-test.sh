@@ -251,6 +251,12 @@ spans_of_all() {
   done
 }
 SPAN_COUNTS=
+# A request to every service, in case one was not in the story (a service
+# `make new-service` made): a 404 is traced like any other request.
+for s in "${SERVICES[@]}"; do
+  port=${s^^}_PORT
+  curl -s -o /dev/null --max-time 10 "http://127.0.0.1:${!port}/api/v1/compose-test-probe" || true
+done
 until_ok 30 "spans of ${SERVICES[*]} reached the OTLP receiver" spans_of_all
 echo "   spans per service: $SPAN_COUNTS"
 phase "watching"

@@ -444,7 +444,9 @@ cmd_up() {
   resolve_ports
   # a stack of ours already up holds its own ports: up updates it in place
   [[ -r $ENV_FILE ]] || check_ports
-  trap 'echo "compose: up failed; stopping what it started" >&2; cmd_down quiet' EXIT
+  # fd 3: the caller's stderr, even when the trap runs inside a redirection
+  exec 3>&2
+  trap 'echo "compose: up failed; stopping what it started" >&3; cmd_down quiet 2>&3' EXIT
   note "engine: $ENGINE, project $PROJECT, state $STATE"
   if [[ $ENGINE == podman ]]; then
     start_api
@@ -540,6 +542,7 @@ cmd_env() {
   grep -v '^#' "$ENV_FILE" | sed 's/^COMPOSE_CMD=.*//' | sed '/^$/d'
 }
 
+trap 'exit 130' INT TERM # so that a failed up's EXIT trap runs on Ctrl-C too
 [[ $# -ge 1 ]] || usage
 case $1 in
 up)
