@@ -159,8 +159,9 @@ answer_counts(struct MHD_Connection *conn)
 	per = json_object();
 	pthread_mutex_lock(&services_lock);
 	for (i = 0; i < n_services; i++)
-		json_object_set_new(per, services[i].name,
-				    json_integer((json_int_t)services[i].spans));
+		json_object_set_new(
+			per, services[i].name,
+			json_integer((json_int_t)services[i].spans));
 	pthread_mutex_unlock(&services_lock);
 	doc = json_pack("{s:I,s:I,s:o}", "requests",
 			(json_int_t)atomic_load(&requests), "spans",
@@ -248,16 +249,16 @@ on_completed(void *cls, struct MHD_Connection *conn, void **state,
 static struct MHD_Daemon *
 listen_on(int port, bool any_address)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_port = htons((uint16_t)port) };
 
 	sa.sin_addr.s_addr = htonl(any_address ? INADDR_ANY : INADDR_LOOPBACK);
-	return MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
-		(uint16_t)port, NULL, NULL, on_request, NULL,
-		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-		MHD_OPTION_END);
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_ERROR_LOG,
+				(uint16_t)port, NULL, NULL, on_request, NULL,
+				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_END);
 }
 
 static int
