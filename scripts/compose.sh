@@ -431,13 +431,19 @@ cmd_up() {
   if [[ $ENGINE == podman ]]; then
     [[ $(id -u) -eq 0 ]] || die "podman runs the stack as root here: run as root (or with a Docker engine)"
     scripts/deps.sh containers
-    command -v podman >/dev/null || die "podman is not installed"
     podman_conf
+    podman info >/dev/null 2>"$STATE/podman-info.log" ||
+      die "podman does not work here: $(grep -m 1 -iE 'error|denied|not permitted' "$STATE/podman-info.log" || head -n 1 "$STATE/podman-info.log")"
     export DOCKER_HOST=unix://$SOCKET
     COMPOSE=(docker-compose)
   else
-    scripts/deps.sh
-    if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose); else COMPOSE=(docker-compose); fi
+    if docker compose version >/dev/null 2>&1; then
+      COMPOSE=(docker compose)
+    elif command -v docker-compose >/dev/null; then
+      COMPOSE=(docker-compose)
+    else
+      die "Docker runs here but neither \`docker compose\` nor docker-compose is installed"
+    fi
   fi
   PROJECT=${COMPOSE_PROJECT_NAME:-microshop}
   export COMPOSE_PROJECT_NAME=$PROJECT
@@ -460,7 +466,10 @@ cmd_up() {
   if want_otlpsink; then COMPOSE_FILE+=":$ROOT/docker-compose.otlpsink.yml"; fi
   export COMPOSE_FILE
   write_env
-  compose build --parallel -q >"$STATE/build.log" 2>&1 || {
+  # v1 builds one image after the other unless told; v2 is parallel already
+  local parallel=()
+  [[ ${COMPOSE[*]} != docker-compose ]] || parallel=(--parallel)
+  compose build "${parallel[@]}" -q >"$STATE/build.log" 2>&1 || {
     tail -n 30 "$STATE/build.log" >&2
     die "building the images failed (log: $STATE/build.log)"
   }
