@@ -407,11 +407,15 @@ teardown(void)
 	loud_logs();
 }
 
-/* The fixture's URL for path (a static buffer: one at a time). */
+/*
+ * The fixture's URL for path, in a buffer of the calling thread's own:
+ * the threaded tests call at once (one shared buffer, rewritten under
+ * another thread's read, once made a call see an empty URL).
+ */
 static const char *
 url(const char *path)
 {
-	static char buf[300];
+	static _Thread_local char buf[300];
 
 	snprintf(buf, sizeof(buf), "http://127.0.0.1:%d%s", fx.port, path);
 	return buf;
