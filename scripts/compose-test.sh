@@ -319,7 +319,8 @@ n=$(($(acked) + 20))
 until_ok 90 "orders acknowledged again after both came back" more_acked "$n"
 : >"$STOP"
 wait
-echo "   answers: $(cat "$TMP"/stream.* | awk '{ k = $1 == 201 ? $1 : $1 " " $2; n[k]++ } END { for (k in n) printf "%s x%d, ", k, n[k] }')"
+echo "   answers: $(cat "$TMP"/stream.* | awk '{ k = $1 == 201 ? $1 : $1 " " $2; n[k]++ }
+  END { for (k in n) { printf "%s%s x%d", sep, k, n[k]; sep = ", " } }')"
 awk '$1 == 201 { print $2 }' "$TMP"/stream.* | sort -u >"$TMP/acked"
 ACKED=$(wc -l <"$TMP/acked")
 
