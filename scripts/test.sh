@@ -11,7 +11,9 @@
 #
 # Environment: BUILD (build), SAN (1 = ASan+UBSan build), TEST_STATE_DIR
 # (.test), TEST_PG_PORT (26432), TEST_AMQP_PORT (26682), TEST_HTTP_BASE
-# (18080: services on +1, +2, +3), VALGRIND (1 = services under valgrind).
+# (18080: services on +1, +2, +3), VALGRIND (1 = services under valgrind),
+# TEST_COMPOSE (0 = leave make compose-test out: for a second tree testing
+# on the same machine, whose images would take the same names).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -174,6 +176,9 @@ RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
 # or valgrind run has nothing to add to it.
 if [[ -n ${SAN:-} || -n ${VALGRIND:-} ]]; then
   echo "== make compose-test: left to the plain make test (its images do not use this build)"
+elif [[ ${TEST_COMPOSE:-1} == 0 ]]; then
+  # two trees testing at once would build the same image names
+  echo "== make compose-test: not run (TEST_COMPOSE=0)"
 else
   echo "== make compose-test"
   TEST_STATE_DIR=$STATE scripts/compose-test.sh
