@@ -467,7 +467,7 @@ lg_options_parse(struct lg_options *opt, int argc, char **argv, char *err,
 
 	defaults(opt);
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* glibc: a full restart, for a second parse (tests) */
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (c == 'h' || c == O_HELP)
 			return -1;
