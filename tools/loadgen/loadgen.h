@@ -6,9 +6,10 @@
  * libsvc. docs/load.md says what the tool does and why it is built so.
  *
  * Invariants the engine keeps and the summary relies on:
- *  1. Slot i is due at t0 + i / rate. A slot is considered only once its
- *     time has come and only while it is before the end of the run, so at
- *     any moment slots <= rate * elapsed + 1: never more than asked.
+ *  1. Slot i (from 0) is due at t0 + (i + 1) / rate, and is considered
+ *     only once its time has come and only up to the end of the run, so by
+ *     any moment t there have been at most rate * (t - t0) slots: never
+ *     more requests than asked, at any point of the run or over all of it.
  *  2. Every slot is either started (one request) or missed (busy: the
  *     in-flight cap was reached; late: the generator itself got to it more
  *     than LG_LATE_MS after its time). A missed slot is never sent later.

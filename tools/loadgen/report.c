@@ -140,6 +140,14 @@ text_row(const char *name, const struct lg_counts *c)
 	const struct lg_hist *h = &c->latency;
 	char p50[16], p90[16], p99[16], p999[16], max[16];
 
+	if (h->count == 0) {
+		printf("%-8s %8llu %7llu %6llu %6llu %6llu %10s %10s %10s %10s"
+		       " %10s\n",
+		       name, c->started, lg_counts_class(c, 2),
+		       lg_counts_class(c, 4), lg_counts_class(c, 5),
+		       c->errors + c->unfinished, "-", "-", "-", "-", "-");
+		return;
+	}
 	printf("%-8s %8llu %7llu %6llu %6llu %6llu %10s %10s %10s %10s %10s\n",
 	       name, c->started, lg_counts_class(c, 2), lg_counts_class(c, 4),
 	       lg_counts_class(c, 5), c->errors + c->unfinished,
@@ -207,7 +215,7 @@ static json_t *
 json_status(const struct lg_counts *c)
 {
 	json_t *o = json_object();
-	char code[8];
+	char code[16];
 
 	for (int s = 0; s < LG_STATUS_MAX; s++) {
 		if (c->status[s] == 0)

@@ -325,7 +325,8 @@ start(struct engine *e, long long due, long long now)
 static long long
 slot_due(const struct engine *e, unsigned long long i)
 {
-	return e->t0 + (long long)((double)i * (double)NS_PER_S / e->opt->rate);
+	return e->t0 +
+	       (long long)((double)(i + 1) * (double)NS_PER_S / e->opt->rate);
 }
 
 /*
@@ -338,7 +339,7 @@ start_due(struct engine *e)
 	long long now = now_ns(), due;
 
 	while ((due = slot_due(e, e->slot)) <= now &&
-	       (e->end == 0 || due < e->end)) {
+	       (e->end == 0 || due <= e->end)) {
 		e->slot++;
 		e->st->scheduled++;
 		if (now - due > LG_LATE_MS * NS_PER_MS) {
@@ -351,7 +352,7 @@ start_due(struct engine *e)
 			start(e, due, now);
 		}
 	}
-	return e->end == 0 || due < e->end;
+	return e->end == 0 || due <= e->end;
 }
 
 /* ---- answers ----------------------------------------------------------- */
@@ -477,20 +478,18 @@ tick(struct engine *e, long long now)
 }
 
 /*
- * Moves the transfers on and collects the finished ones, then waits for
- * I/O until `until` or the end of the live line's second, whichever is
- * first.
+ * Waits for I/O until `until` or the end of the live line's second,
+ * whichever is first, then moves the transfers on and collects the
+ * finished ones. A transfer just added sets libcurl's timer to now, so it
+ * never waits for the next slot to go out.
  */
 static void
 step(struct engine *e, long long until)
 {
-	long long now, wait_ns;
+	long long now = now_ns(), wait_ns;
 	long curl_ms = -1;
 	int running, wait_ms;
 
-	curl_multi_perform(e->multi, &running);
-	collect(e);
-	now = now_ns();
 	if (e->next_tick < until)
 		until = e->next_tick;
 	wait_ns = until - now;
@@ -501,6 +500,8 @@ step(struct engine *e, long long until)
 	if (curl_ms >= 0 && curl_ms < wait_ms)
 		wait_ms = (int)curl_ms;
 	curl_multi_poll(e->multi, NULL, 0, wait_ms, NULL);
+	curl_multi_perform(e->multi, &running);
+	collect(e);
 }
 
 /* What was in flight when the drain ended is counted, not waited for. */
@@ -524,9 +525,10 @@ drain(struct engine *e)
 	long long from = now_ns();
 	sig_atomic_t seen = signals;
 
+	tick(e, now_ns()); /* the run's last second, when it ended one */
 	while (e->st->inflight > 0 && signals == seen && now_ns() < deadline) {
-		tick(e, now_ns());
 		step(e, deadline);
+		tick(e, now_ns());
 	}
 	collect(e);
 	abandon(e);
@@ -616,11 +618,9 @@ lg_run(const struct lg_options *opt, const struct lg_catalogue *cat,
 	e.last_tick = e.t0;
 	e.next_tick = e.t0 + NS_PER_S;
 	e.end = opt->duration_ms > 0 ? e.t0 + opt->duration_ms * NS_PER_MS : 0;
-	for (;;) {
-		/* the second ends before a slot due at its boundary starts */
+	/* a slot due at a second's boundary belongs to the second it ends */
+	while (signals == 0 && start_due(&e)) {
 		tick(&e, now_ns());
-		if (signals != 0 || !start_due(&e))
-			break;
 		step(&e, slot_due(&e, e.slot));
 	}
 	stop = now_ns();
