@@ -291,7 +291,8 @@ json_summary(const struct lg_options *opt, const struct lg_catalogue *cat,
 		(json_int_t)cat->seeded, "orderable",
 		(json_int_t)cat->n_orderable, "currency", cat->currency);
 	if (root != NULL)
-		json_dumpf(root, stdout, JSON_INDENT(2));
+		json_dumpf(root, stdout,
+			   JSON_INDENT(2) | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	json_decref(root);
 }
