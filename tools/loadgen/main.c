@@ -39,6 +39,16 @@ main(int argc, char **argv)
 	rc = lg_setup(&opt, &cat, err, sizeof(err));
 	if (rc != LG_OK)
 		goto out;
+	/* fewer requests than one client's burst can never be limited */
+	if (cat.ratelimit > 0 &&
+	    (opt.duration_ms == 0 ||
+	     opt.rate * (double)opt.duration_ms / 1000 > (double)cat.ratelimit))
+		fprintf(stderr,
+			"loadgen: note: products limits each client to"
+			" a burst of %ld requests (RateLimit-Limit);"
+			" past it answers are 429 - RATE_LIMIT=off on"
+			" the services lifts it\n",
+			cat.ratelimit);
 	st = calloc(1, sizeof(*st));
 	rc = st != NULL ? lg_run(&opt, &cat, st, err, sizeof(err)) : LG_EFAIL;
 	if (rc != LG_OK)

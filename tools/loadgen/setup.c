@@ -230,14 +230,19 @@ discover(CURL *h, const struct lg_options *opt, struct lg_catalogue *cat,
 			 after);
 		if (call(h, "GET", url, NULL, NULL, &c) != 0 ||
 		    c.status != 200 || c.json == NULL) {
-			int rc = fail(err, errlen, LG_EFAIL,
-				      "cannot list the"
-				      " products at %s: %s",
-				      url,
-				      c.status ? "unexpected answer" : c.error);
+			char why[CURL_ERROR_SIZE];
 
+			if (c.status == 0)
+				snprintf(why, sizeof(why), "%s", c.error);
+			else if (c.status != 200)
+				snprintf(why, sizeof(why), "HTTP %ld",
+					 c.status);
+			else
+				snprintf(why, sizeof(why), "not JSON");
 			call_cleanup(&c);
-			return rc;
+			return fail(err, errlen, LG_EFAIL,
+				    "cannot list the products at %s: %s", url,
+				    why);
 		}
 		if (cat->ratelimit < 0)
 			cat->ratelimit = c.ratelimit;
