@@ -9,6 +9,8 @@
 #   make asan       the whole test suite under AddressSanitizer + UBSan
 #   make valgrind   the whole test suite with the services under valgrind
 #   make bench      benchmarks, with pgbench as the baseline in the same run
+#   make load       with make run up in another terminal: open-loop load
+#                   from build/loadgen, RATE=<per s> DURATION=<60s, 2m, ...>
 #   make compose-up, make compose-down
 #                   docker-compose.yml on Docker, or on podman prepared by
 #                   scripts/compose.sh where there is no Docker engine
@@ -63,14 +65,14 @@ LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
-.PHONY: all run demo test asan valgrind bench clean format format-check \
-	compose-up compose-down compose-test \
+.PHONY: all run demo load test asan valgrind bench clean format \
+	format-check compose-up compose-down compose-test \
 	$(SERVICES) check-unit check-integration fuzz fuzz-build fuzz-replay \
 	new-service
 .DEFAULT_GOAL := all
 
-all: $(SERVICES) $(BUILD)/tests/unit $(BUILD)/tests/integration \
-	$(BUILD)/tests/mqbench $(BUILD)/tests/otlpsink
+all: $(SERVICES) $(BUILD)/loadgen $(BUILD)/tests/unit \
+	$(BUILD)/tests/integration $(BUILD)/tests/mqbench $(BUILD)/tests/otlpsink
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
@@ -92,9 +94,19 @@ $(BUILD)/$(1): $$($(1)_OBJ) $(LIBSVC)
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rules,$(s))))
 
+# The load generator (docs/load.md): libcurl's multi interface, and of
+# libsvc only util.o (UUIDs), which the archive pulls in alone.
+LOADGEN_SRC := $(wildcard tools/loadgen/*.c)
+LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(BUILD)/obj/%.o)
+LOADGEN_LIB_OBJ := $(filter-out %/main.o,$(LOADGEN_OBJ))
+$(BUILD)/loadgen: $(LOADGEN_OBJ) $(LIBSVC)
+	$(CC) $(LDFLAGS) -o $@ $(LOADGEN_OBJ) $(LIBSVC) -lcurl -ljansson \
+		-lcrypto
+
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
-$(BUILD)/tests/unit: $(UNIT_OBJ) $(foreach s,$(SERVICES),$($(s)_LIB_OBJ)) $(LIBSVC)
+$(BUILD)/tests/unit: $(UNIT_OBJ) $(foreach s,$(SERVICES),$($(s)_LIB_OBJ)) \
+		$(LOADGEN_LIB_OBJ) $(LIBSVC)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TEST_LIBS)
 
@@ -188,6 +200,15 @@ valgrind:
 
 bench:
 	@scripts/bench.sh
+
+# build/loadgen against a running make run: make load RATE=50 DURATION=60s
+# [SEED=N] [LOAD_FLAGS='--cancel 30 ...'] (docs/load.md). As with
+# new-service, only values given on the command line count.
+load: $(BUILD)/loadgen $(BUILD)/products
+	@BUILD='$(BUILD)' SEED=$(call cmdline,SEED) \
+		LOAD_FLAGS=$(call cmdline,LOAD_FLAGS) scripts/load.sh \
+		$(if $(call cmdline,RATE),--rate $(call cmdline,RATE)) \
+		$(if $(call cmdline,DURATION),--duration $(call cmdline,DURATION))
 
 compose-up:
 	@scripts/compose.sh up

@@ -100,6 +100,8 @@ Suite *connections_suite(void);
 /* SIGTERM and the drain; secrets never logged: processes of their own. */
 Suite *lifecycle_suite(void);
 Suite *secrets_suite(void);
+/* build/loadgen against the running services, and its refusals. */
+Suite *loadgen_suite(void);
 /* Last: it reads the outboxes the other suites filled. */
 Suite *catalogue_suite(void);
 

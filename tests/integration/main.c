@@ -32,6 +32,8 @@ main(void)
 		/* processes of their own: test_lifecycle.c, test_secrets.c */
 		lifecycle_suite,
 		secrets_suite,
+		/* tools/loadgen against the services the others used */
+		loadgen_suite,
 		/* last: it reads what the others published */
 		catalogue_suite,
 	};
