@@ -17,7 +17,7 @@
  * Each interval is spread at random by up to 20 % either way, within
  * [recovery_min_ms, recovery_ms] (breaker.c says why that jitter), so
  * that replicas which opened together do not probe together; at the cap
- * a trial is let through at most every 0.8 to 1 times recovery_ms.
+ * the intervals are 0.8 to 1 times recovery_ms (24 to 30 s by default).
  *
  * Every transition is logged once with target, from, to and failures: the
  * run of consecutive failures that opened it, or that a successful trial
