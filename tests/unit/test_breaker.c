@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -739,7 +740,7 @@ START_TEST(odd_draws_stay_within_bounds)
 	svc_breaker_free(b);
 	/* NaN is no number at all: the low end. */
 	b = new_adaptive(1, 1000, 30000);
-	rnd = __builtin_nan("");
+	rnd = NAN;
 	ck_assert_int_eq(open_it(b, 1), 1000);
 	svc_breaker_free(b);
 }
