@@ -738,10 +738,16 @@ START_TEST(odd_draws_stay_within_bounds)
 	rnd = odd_draws[_i].r;
 	ck_assert_int_eq(open_it(b, 1), odd_draws[_i].open_ms);
 	svc_breaker_free(b);
-	/* NaN is no number at all: the low end. */
-	b = new_adaptive(1, 1000, 30000);
+}
+END_TEST
+
+START_TEST(a_nan_draw_is_the_low_end)
+{
+	struct svc_breaker *b = new_adaptive(1, 1000, 30000);
+
 	rnd = NAN;
 	ck_assert_int_eq(open_it(b, 1), 1000);
+	ck_assert_int_eq(fail_trial(b), 1600);
 	svc_breaker_free(b);
 }
 END_TEST
@@ -1133,6 +1139,7 @@ breaker_suite(void)
 		       the_jitter_stays_within_bounds_over_many_draws);
 	tcase_add_loop_test(adaptive, odd_draws_stay_within_bounds, 0,
 			    (int)(sizeof(odd_draws) / sizeof(odd_draws[0])));
+	tcase_add_test(adaptive, a_nan_draw_is_the_low_end);
 	tcase_add_test(adaptive, equal_bounds_are_a_fixed_interval);
 	tcase_add_test(adaptive, a_minimum_above_the_maximum_is_the_maximum);
 	tcase_add_test(adaptive, only_openings_draw);
