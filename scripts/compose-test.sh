@@ -202,7 +202,7 @@ echo "== compose-test: the story (make demo against the stack)"
 if DEMO_TARGET=compose NO_COLOR=1 scripts/demo.sh >"$STATE/demo.log" 2>&1; then
   ok "$(tail -n 1 "$STATE/demo.log")"
   # inventory's container came back on another address: orders' first
-  # call after the circuit's recovery time must reach it, not the old one
+  # call after the circuit's open interval must reach it, not the old one
   check "the circuit closed on its first trial after inventory's restart" \
     not grep -q '^   not yet' "$STATE/demo.log"
 else

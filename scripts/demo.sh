@@ -3,8 +3,9 @@
 # `make compose-up` is running, one HTTP call at a time - products created
 # and stocked, orders placed and confirmed by events, one cancelled, stock
 # run out (409), inventory stopped (orders' circuit opens: 503 +
-# Retry-After, /health degraded, circuit_breaker_state) and started again
-# (the circuit closes). Every step checks what came back and the script
+# Retry-After, /health degraded, circuit_breaker_state; each failed trial
+# keeps it open twice as long) and started again (the next trial closes
+# the circuit). Every step checks what came back and the script
 # exits 1 at the first surprise, so make test runs it too, against both
 # (scripts/test-demo.sh, scripts/compose-test.sh).
 #
@@ -173,10 +174,35 @@ until_field() {
   done
 }
 
+# wait_retry_after: sleeps out what is left of the last Retry-After
+# ($retry_after seconds, told at $told_at), as a client should; a countdown
+# on a terminal.
+wait_retry_after() {
+  local left_ms i
+  left_ms=$((retry_after * 1000 - (${EPOCHREALTIME/./} - told_at) / 1000))
+  ((left_ms > 0)) || left_ms=0
+  say "waiting out the last Retry-After ($retry_after s, $(((left_ms + 999) / 1000)) s left), as a client should"
+  sleep "0.$(printf '%03d' $((left_ms % 1000)))"
+  for ((i = left_ms / 1000; i > 0; i--)); do
+    [[ ! -t 1 ]] || printf '\r   %s%3d s%s' "$DIM" "$i" "$OFF"
+    sleep 1
+  done
+  [[ ! -t 1 ]] || printf '\r%10s\r' ''
+}
+
 # metric NAME{LABELS}: its value on orders' /metrics (nothing if absent).
 metric() {
   curl -sS --max-time 10 "$ORDERS/metrics" 2>/dev/null |
     awk -v s="$1" 'index($0, s " ") == 1 { print $2 }'
+}
+# Orders' attempts that went to inventory and got no answer (refused,
+# unreachable, timed out): the calls an open circuit refuses are not
+# among them.
+inventory_unanswered() {
+  curl -sS --max-time 10 "$ORDERS/metrics" 2>/dev/null | awk '
+    index($0, "http_client_requests_total{target=\"inventory\",status=\"error\"} ") == 1 ||
+    index($0, "http_client_requests_total{target=\"inventory\",status=\"timeout\"} ") == 1 { n += $2 }
+    END { printf "%d\n", n }'
 }
 show_metric() {
   printf '   %sGET %s/metrics%s  %s| grep %s%s\n' "$CYN" "$ORDERS" "$OFF" "$DIM" "$1" "$OFF"
@@ -413,23 +439,36 @@ ok "circuit_breaker_state 2 (open)"
 VIEW=$V_ORDER call GET "$ORDERS/api/v1/orders/$ORDER1"
 expect 200 "reads go on: the first order is still there"
 
-# ---- 7. inventory comes back ----------------------------------------------------
-step "Inventory starts again: the circuit closes"
+# ---- 7. inventory stays away ---------------------------------------------------
+step "Inventory stays down: each failed trial keeps the circuit open twice as long"
+say "once its open interval is over, the circuit lets one call through as a trial; Retry-After says when:"
+first_wait=$retry_after
+for _ in 1 2; do
+  wait_retry_after
+  before=$(inventory_unanswered)
+  VIEW=$V_ORDER call POST "$ORDERS/api/v1/orders" \
+    '{"customer_id":"'"$CUSTOMER"'","items":[{"product_id":"'"$MUG"'","quantity":1}]}'
+  [[ $STATUS == 503 && -n $(header Retry-After) ]] ||
+    fail "expected 503 with Retry-After, got $STATUS"
+  retry_after=$(header Retry-After) told_at=${EPOCHREALTIME/./}
+  tried=$(($(inventory_unanswered) - before))
+  ((tried == 1)) ||
+    fail "expected the trial, one attempt at inventory (http_client_requests_total), got $tried"
+  ok "503: the trial, one attempt at inventory, found it still down; now Retry-After $retry_after"
+done
+((retry_after > first_wait)) ||
+  fail "expected Retry-After to grow from $first_wait s after two failed trials, got $retry_after s"
+ok "Retry-After grew from $first_wait s to $retry_after s: the open interval doubles with each failed trial (at most INVENTORY_BREAKER_RECOVERY)"
+
+# ---- 8. inventory comes back ----------------------------------------------------
+step "Inventory starts again: the next trial closes the circuit"
 start_inventory
 VIEW=$V_HEALTH call GET "$ORDERS/health"
 expect_field .checks.inventory.circuit open \
-  "still open: the circuit waits out its recovery time before a trial call"
-# Nothing to poll: an open circuit lets the first call after its recovery
-# time through as the trial, and Retry-After said when that is.
-left_ms=$((retry_after * 1000 - (${EPOCHREALTIME/./} - told_at) / 1000))
-((left_ms > 0)) || left_ms=0
-say "waiting out the last Retry-After ($retry_after s, $(((left_ms + 999) / 1000)) s left), as a client should"
-sleep "0.$(printf '%03d' $((left_ms % 1000)))"
-for ((i = left_ms / 1000; i > 0; i--)); do
-  [[ ! -t 1 ]] || printf '\r   %s%3d s%s' "$DIM" "$i" "$OFF"
-  sleep 1
-done
-[[ ! -t 1 ]] || printf '\r%10s\r' ''
+  "still open: only a call can be the trial, and none was made since the last one"
+# Nothing to poll: an open circuit lets the first call after its interval
+# through as the trial, and Retry-After said when that is.
+wait_retry_after
 deadline=$((SECONDS + TIMEOUT))
 while :; do
   VIEW=$V_ORDER call POST "$ORDERS/api/v1/orders" \

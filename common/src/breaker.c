@@ -4,21 +4,25 @@
  * The state lives in an atomic so the two paths that run on every call are
  * cheap: a closed breaker admits with one atomic load, and an open one
  * refuses with one load, one clock read and one compare, never taking the
- * lock. Everything that can change the state takes the mutex, which is also
- * held while a transition is logged, so the lines come out in the order the
- * transitions happened. It is not a retry loop and keeps no history beyond
- * the current run of failures.
+ * lock: the open interval, jitter and all, is worked out once when the
+ * breaker opens and kept as a deadline. Everything that can change the
+ * state takes the mutex, which is also held while a transition is logged,
+ * so the lines come out in the order the transitions happened. It is not a
+ * retry loop and keeps no history beyond the current run of failures and
+ * the current open interval.
  */
 #include "svc/breaker.h"
 
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "svc/config.h"
+#include "svc/err.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
 #include "svc/util.h"
@@ -30,12 +34,18 @@ struct svc_breaker {
 	_Atomic long long open_until; /* open: when a trial is allowed */
 
 	pthread_mutex_t lock;
-	long long trial_at; /* half-open: when the trial was let through */
+	/* The rest of this block is written and read under lock only. */
+	long long trial_at;    /* half-open: when the trial was let through */
+	long long backoff_ms;  /* the open interval before jitter */
+	long long interval_ms; /* the open interval, jittered: Retry-After */
 
+	/* Read-only after svc_breaker_new(). */
 	int threshold;
-	long long recovery_ms;
+	long long min_ms, max_ms; /* open intervals, jitter included */
 	long long (*now_ms)(void *arg);
 	void *clock_arg;
+	double (*random)(void *arg);
+	void *random_arg;
 	char *target;
 	struct svc_metric_series *gauge; /* circuit_breaker_state{target} */
 };
@@ -67,6 +77,21 @@ monotonic_ms(void *arg)
 	return svc_now_ms();
 }
 
+/*
+ * Uniform in [0, 1). OpenSSL rather than a cheap generator like retry.c's:
+ * it runs once per opening, not once per call, and needs no seeding.
+ */
+static double
+strong_random(void *arg)
+{
+	uint64_t x;
+
+	(void)arg;
+	if (svc_random_bytes(&x, sizeof(x)) != SVC_OK)
+		return 0.5; /* no entropy at all: no jitter either */
+	return (double)(x >> 11) * 0x1.0p-53;
+}
+
 /* prefix + suffix into key; a prefix too long for it is a config error. */
 static bool
 make_key(char *key, size_t size, const char *prefix, const char *suffix)
@@ -83,16 +108,28 @@ make_key(char *key, size_t size, const char *prefix, const char *suffix)
 void
 svc_breaker_config_read(const char *prefix, struct svc_breaker_config *cfg)
 {
-	char key[128];
+	char key[128], max_key[128];
 
 	cfg->failure_threshold = SVC_BREAKER_DEFAULT_FAILURES;
 	cfg->recovery_ms = SVC_BREAKER_DEFAULT_RECOVERY_MS;
+	cfg->recovery_min_ms = SVC_BREAKER_DEFAULT_RECOVERY_MIN_MS;
 	if (make_key(key, sizeof(key), prefix, "_BREAKER_FAILURES"))
 		cfg->failure_threshold = (int)svc_config_int(
 			key, SVC_BREAKER_DEFAULT_FAILURES, 1, 1000);
-	if (make_key(key, sizeof(key), prefix, "_BREAKER_RECOVERY"))
+	if (make_key(max_key, sizeof(max_key), prefix, "_BREAKER_RECOVERY"))
 		cfg->recovery_ms =
-			svc_config_duration_ms(key, "30s", 1, 3600000);
+			svc_config_duration_ms(max_key, "30s", 1, 3600000);
+	if (!make_key(key, sizeof(key), prefix, "_BREAKER_RECOVERY_MIN"))
+		return;
+	cfg->recovery_min_ms = svc_config_duration_ms(key, "1s", 1, 3600000);
+	if (cfg->recovery_min_ms <= cfg->recovery_ms)
+		return;
+	/* Only a minimum someone set is wrong; the default just follows. */
+	if (svc_config_get(key) != NULL)
+		svc_config_fail(
+			key, "must not be more than %s (%lldms), got %lldms",
+			max_key, cfg->recovery_ms, cfg->recovery_min_ms);
+	cfg->recovery_min_ms = cfg->recovery_ms;
 }
 
 struct svc_breaker *
@@ -117,10 +154,17 @@ svc_breaker_new(const struct svc_breaker_config *cfg)
 	b->threshold = cfg->failure_threshold > 0
 			       ? cfg->failure_threshold
 			       : SVC_BREAKER_DEFAULT_FAILURES;
-	b->recovery_ms = cfg->recovery_ms > 0 ? cfg->recovery_ms
-					      : SVC_BREAKER_DEFAULT_RECOVERY_MS;
+	b->max_ms = cfg->recovery_ms > 0 ? cfg->recovery_ms
+					 : SVC_BREAKER_DEFAULT_RECOVERY_MS;
+	b->min_ms = cfg->recovery_min_ms > 0
+			    ? cfg->recovery_min_ms
+			    : SVC_BREAKER_DEFAULT_RECOVERY_MIN_MS;
+	if (b->min_ms > b->max_ms)
+		b->min_ms = b->max_ms;
 	b->now_ms = cfg->now_ms != NULL ? cfg->now_ms : monotonic_ms;
 	b->clock_arg = cfg->clock_arg;
+	b->random = cfg->random != NULL ? cfg->random : strong_random;
+	b->random_arg = cfg->random_arg;
 	b->gauge = state_gauge(b->target);
 	svc_metrics_set(b->gauge, gauge_values[SVC_BREAKER_CLOSED]);
 	return b;
@@ -144,6 +188,49 @@ svc_breaker_state_name(enum svc_breaker_state state)
 	return state_names[state];
 }
 
+/*
+ * The open interval around backoff: a uniform draw from backoff +- 20 %,
+ * that window first cut to [min_ms, max_ms]. Why this jitter: full jitter
+ * (retry.c's [0, backoff)) could open the circuit for next to no time, and
+ * an open circuit that probes at once shields nothing; equal jitter
+ * ([backoff / 2, backoff]) cut at the minimum would leave the first
+ * interval, the one a short blip costs, without any. With +-20 % the
+ * windows of successive doublings do not overlap below the maximum, so the
+ * backoff still shows, while replicas that opened together drift apart by
+ * up to 40 % of an interval at every failed trial. Cutting the window
+ * rather than the draw piles no draws up on the bounds.
+ */
+static long long
+jittered(const struct svc_breaker *b, long long backoff)
+{
+	long long spread = backoff / 5, lo, hi;
+	double r = b->random(b->random_arg);
+
+	lo = backoff - spread < b->min_ms ? b->min_ms : backoff - spread;
+	hi = backoff > b->max_ms - spread ? b->max_ms : backoff + spread;
+	if (!(r > 0))
+		return lo; /* also NaN */
+	if (r >= 1)
+		return hi;
+	return lo + (long long)(r * (double)(hi - lo));
+}
+
+/*
+ * Under lock, on the way to OPEN: the next interval. From closed it starts
+ * again at the minimum; from half-open (a failed trial) it doubles.
+ */
+static void
+next_interval(struct svc_breaker *b, enum svc_breaker_state from)
+{
+	if (from != SVC_BREAKER_HALF_OPEN)
+		b->backoff_ms = b->min_ms;
+	else
+		b->backoff_ms = b->backoff_ms > b->max_ms / 2
+					? b->max_ms
+					: b->backoff_ms * 2;
+	b->interval_ms = jittered(b, b->backoff_ms);
+}
+
 /* Under lock: moves to `to` and logs it. now matters only for OPEN. */
 static void
 transition(struct svc_breaker *b, enum svc_breaker_state to, long long now)
@@ -154,20 +241,29 @@ transition(struct svc_breaker *b, enum svc_breaker_state to, long long now)
 	int failures = atomic_load_explicit(&b->failures, memory_order_relaxed);
 
 	/* open_until first: a reader that sees OPEN must see its deadline. */
-	if (to == SVC_BREAKER_OPEN)
+	if (to == SVC_BREAKER_OPEN) {
+		next_interval(b, from);
 		atomic_store_explicit(&b->open_until,
-				      now > LLONG_MAX - b->recovery_ms
+				      now > LLONG_MAX - b->interval_ms
 					      ? LLONG_MAX
-					      : now + b->recovery_ms,
+					      : now + b->interval_ms,
 				      memory_order_relaxed);
+	}
 	atomic_store_explicit(&b->state, to, memory_order_release);
 	svc_metrics_set(b->gauge, gauge_values[to]);
-	svc_log(to == SVC_BREAKER_OPEN ? SVC_LOG_WARN : SVC_LOG_INFO,
-		"circuit breaker state changed",
-		SVC_LOG_STR("target", b->target),
-		SVC_LOG_STR("from", svc_breaker_state_name(from)),
-		SVC_LOG_STR("to", svc_breaker_state_name(to)),
-		SVC_LOG_INT("failures", failures), SVC_LOG_END);
+	if (to == SVC_BREAKER_OPEN)
+		svc_log(SVC_LOG_WARN, "circuit breaker state changed",
+			SVC_LOG_STR("target", b->target),
+			SVC_LOG_STR("from", svc_breaker_state_name(from)),
+			SVC_LOG_STR("to", svc_breaker_state_name(to)),
+			SVC_LOG_INT("failures", failures),
+			SVC_LOG_INT("open_ms", b->interval_ms), SVC_LOG_END);
+	else
+		svc_log(SVC_LOG_INFO, "circuit breaker state changed",
+			SVC_LOG_STR("target", b->target),
+			SVC_LOG_STR("from", svc_breaker_state_name(from)),
+			SVC_LOG_STR("to", svc_breaker_state_name(to)),
+			SVC_LOG_INT("failures", failures), SVC_LOG_END);
 }
 
 /* Under lock: the slow path of svc_breaker_allow(). */
@@ -185,7 +281,7 @@ admit(struct svc_breaker *b, long long now)
 		break;
 	default:
 		/* A trial that never reported back must not wedge it. */
-		if (now - b->trial_at < b->recovery_ms)
+		if (now - b->trial_at < b->interval_ms)
 			return false;
 		break;
 	}
@@ -289,7 +385,7 @@ svc_breaker_retry_after_ms(const struct svc_breaker *b)
 		       now;
 		break;
 	case SVC_BREAKER_HALF_OPEN:
-		left = b->trial_at + b->recovery_ms - now;
+		left = b->trial_at + b->interval_ms - now;
 		break;
 	default:
 		break;

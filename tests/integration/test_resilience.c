@@ -1,7 +1,8 @@
 /*
  * test_resilience.c - orders when its dependencies fail, with real
  * binaries: an inventory that is down (fast 503s, the circuit opening,
- * then closing again on a half-open trial once inventory is back), an
+ * each failed trial doubling how long it stays open up to the cap, then
+ * closing again on a half-open trial once inventory is back), an
  * upstream that accepts connections and never answers (the call ends at
  * its deadline while the service keeps answering others), products down
  * (cached prices while fresh enough, 503 after), and cancelling while
@@ -49,19 +50,57 @@ at(int port)
 	return b;
 }
 
+/*
+ * The open intervals (open_ms) orders logged for its circuit to inventory,
+ * in order, into ms (room for max); returns how many.
+ */
+static int
+logged_open_intervals(const char *log, long long *ms, int max)
+{
+	FILE *f = fopen(log, "r");
+	char line[8192];
+	int n = 0;
+
+	ck_assert_ptr_nonnull(f);
+	while (n < max && fgets(line, sizeof(line), f) != NULL) {
+		json_t *j = json_loads(line, 0, NULL);
+
+		if (fixture_str(j, "msg") != NULL &&
+		    strcmp(fixture_str(j, "msg"),
+			   "circuit breaker state changed") == 0 &&
+		    strcmp(fixture_str(j, "target"), "inventory") == 0 &&
+		    strcmp(fixture_str(j, "to"), "open") == 0)
+			ms[n++] = json_integer_value(
+				json_object_get(j, "open_ms"));
+		json_decref(j);
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * With 200 ms to 1 s: the backoff 200, 400, 800 ms, then the cap, each
+ * spread +-20 % within those bounds.
+ */
+static const long long open_lo[] = { 200, 320, 640, 800, 800 };
+static const long long open_hi[] = { 240, 480, 960, 1000, 1000 };
+#define OPENINGS (int)(sizeof(open_lo) / sizeof(open_lo[0]))
+
 START_TEST(inventory_down_then_back)
 {
 	int orders_port = spare_port(0), inv_port = spare_port(1);
 	char inv_url[64], log[64], inv_log[64], p[64], body[512];
 	const char *env[] = { inv_url,
 			      "INVENTORY_BREAKER_FAILURES=3",
+			      "INVENTORY_BREAKER_RECOVERY_MIN=200ms",
 			      "INVENTORY_BREAKER_RECOVERY=1s",
 			      "INVENTORY_RETRY_ATTEMPTS=2",
 			      "INVENTORY_RETRY_BASE=10ms",
 			      NULL };
 	struct http_resp *r;
-	int pid, inv_pid, st = 0;
-	long long t0, elapsed;
+	int pid, inv_pid, st = 0, n = 0;
+	long long t0, elapsed, open_ms[OPENINGS];
+	char *retry_after;
 
 	snprintf(inv_url, sizeof(inv_url), "INVENTORY_URL=%s", at(inv_port));
 	fixture_product(p, 700, "EUR", 100);
@@ -90,7 +129,28 @@ START_TEST(inventory_down_then_back)
 	ck_assert_str_eq(fixture_str(r->json, "status"), "degraded");
 	http_free(r);
 
-	/* Inventory comes back; after the recovery time a trial closes it. */
+	/*
+	 * Inventory stays down: each trial fails and opens the circuit for
+	 * twice as long, up to the cap; Retry-After never says more than it.
+	 */
+	for (int i = 0; i < 200 && n < OPENINGS; i++) {
+		order_body(body, sizeof(body), p, 1);
+		r = fixture_order(at(orders_port), NULL, body);
+		ck_assert_int_eq(r->status, 503);
+		retry_after = http_header(r, "Retry-After");
+		ck_assert_str_eq(retry_after, "1");
+		free(retry_after);
+		http_free(r);
+		pause_ms(50);
+		n = logged_open_intervals(log, open_ms, OPENINGS);
+	}
+	ck_assert_int_eq(n, OPENINGS);
+	for (int i = 0; i < OPENINGS; i++) {
+		ck_assert_int_ge(open_ms[i], open_lo[i]);
+		ck_assert_int_le(open_ms[i], open_hi[i]);
+	}
+
+	/* Inventory comes back; the next trial closes the circuit. */
 	inv_pid = spawn_service("inventory", inv_port, NULL, inv_log);
 	for (int i = 0; i < 60 && st != 201; i++) {
 		order_body(body, sizeof(body), p, 1);

@@ -79,6 +79,28 @@ START_TEST(bad_config_exits_2_naming_the_key)
 }
 END_TEST
 
+/* orders: a circuit's shortest open interval above its longest. */
+START_TEST(breaker_bounds_reversed_exit_2_naming_the_key)
+{
+	const char *dir = getenv("BIN_DIR");
+	char cmd[1024], *out = NULL;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd),
+		 "env INVENTORY_BREAKER_RECOVERY=2s "
+		 "INVENTORY_BREAKER_RECOVERY_MIN=5s %s/orders 2>&1",
+		 dir ? dir : "build");
+	rc = run_cmd(cmd, &out);
+	ck_assert_msg(rc == 2, "exit %d: %s", rc, out);
+	ck_assert_msg(strstr(out,
+			     "INVENTORY_BREAKER_RECOVERY_MIN: must not "
+			     "be more than INVENTORY_BREAKER_RECOVERY") != NULL,
+		      "%s", out);
+	ck_assert_int_eq(count(out, "\n"), 1);
+	free(out);
+}
+END_TEST
+
 START_TEST(subcommands)
 {
 	char *out = NULL, *version = NULL;
@@ -405,6 +427,7 @@ service_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, bad_config_exits_2_naming_the_key);
+	tcase_add_test(tc, breaker_bounds_reversed_exit_2_naming_the_key);
 	tcase_add_test(tc, subcommands);
 	tcase_add_test(tc, migrations_story);
 	tcase_add_test(tc, installed_binary_finds_its_migrations);
