@@ -12,7 +12,7 @@ main(void)
 		err_suite,     util_suite,	config_suite,	 log_suite,
 		jwt_suite,     http_suite,	migrate_suite,	 products_suite,
 		breaker_suite, retry_suite,	client_suite,	 trace_suite,
-		metrics_suite, ratelimit_suite, connguard_suite,
+		metrics_suite, ratelimit_suite, connguard_suite, faults_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;

@@ -23,5 +23,6 @@ Suite *trace_suite(void);
 Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
 Suite *connguard_suite(void);
+Suite *faults_suite(void);
 
 #endif
