@@ -289,7 +289,7 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	const char *outcome = d->delivery_count >= c->max_redeliveries
 				      ? "dead_lettered"
 				      : "failed";
-	bool dup = false;
+	bool dup = false, again = false;
 	int rc;
 
 	/* The consumer span, under the span that wrote the event; events
@@ -362,13 +362,14 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	 * turns into a no-op. */
 	if (svc_mq_ack(c->mq, d->tag) != SVC_OK)
 		drop_mq(c);
-	if (!dup && svc__faults_duplicate(c->sub->queue))
-		handle_again(c, d, type, data, &meta);
+	again = !dup && svc__faults_duplicate(c->sub->queue);
 out:
 	count_delivery(d, outcome);
 	svc_span_attr_str(&span, "outcome", outcome);
 	svc_span_end(&span, strcmp(outcome, "applied") != 0 &&
 				    strcmp(outcome, "duplicate") != 0);
+	if (again)
+		handle_again(c, d, type, data, &meta);
 	svc_log_set_context(NULL, NULL);
 	json_decref(body);
 }
