@@ -128,7 +128,7 @@ update_kinds(void)
 static char *
 fault_text(const struct svc_fault *f)
 {
-	json_t *j = svc__fault_json(f, now_ms());
+	json_t *j = svc__faults_json(f, now_ms());
 	char *text;
 
 	json_object_del(j, "expires_in");
@@ -156,7 +156,7 @@ add_locked(const struct svc_fault *f, const char *by)
 	t->set_at_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	snprintf(t->set_by, sizeof(t->set_by), "%s", by);
 	t->injected = 0;
-	labels[0] = svc__fault_kind_name(t->kind);
+	labels[0] = svc__faults_kind_name(t->kind);
 	labels[1] = target_label(t);
 	t->active_series = svc_metrics_series(reg.active, labels);
 	t->injected_series = svc_metrics_series(reg.injected, labels);
@@ -187,7 +187,7 @@ remove_locked(int i, enum why why, const char *by)
 		svc_log(SVC_LOG_INFO,
 			why == CLEARED ? "fault cleared" : "fault expired",
 			SVC_LOG_STR("fault", f->name),
-			SVC_LOG_STR("kind", svc__fault_kind_name(f->kind)),
+			SVC_LOG_STR("kind", svc__faults_kind_name(f->kind)),
 			SVC_LOG_STR("target", target_label(f)),
 			SVC_LOG_INT("injected", (long long)f->injected),
 			SVC_LOG_STR("by", why == CLEARED ? by : "ttl"),
@@ -374,6 +374,7 @@ svc__faults_targets(struct svc_fault_targets *t,
 	pthread_mutex_unlock(&reg.lock);
 }
 
+/* All or nothing (3.): the count is checked before anything changes. */
 int
 svc__faults_set(const struct svc_fault *faults, int n, bool replace_all,
 		const char *by, bool *created)
@@ -466,7 +467,7 @@ svc__faults_list(void)
 	now = now_ms();
 	for (int i = 0; i < reg.n; i++)
 		json_array_append_new(list,
-				      svc__fault_json(&reg.table[i], now));
+				      svc__faults_json(&reg.table[i], now));
 	doc = json_pack("{s:o, s:o}", "faults", list, "targets",
 			targets_json());
 	pthread_mutex_unlock(&reg.lock);
@@ -483,7 +484,7 @@ svc__faults_get(const char *name)
 	expire_locked();
 	i = find_locked(name);
 	if (i >= 0)
-		doc = svc__fault_json(&reg.table[i], now_ms());
+		doc = svc__faults_json(&reg.table[i], now_ms());
 	pthread_mutex_unlock(&reg.lock);
 	return doc;
 }
@@ -496,7 +497,7 @@ svc_faults_health(void)
 	pthread_mutex_lock(&reg.lock);
 	expire_locked();
 	for (int i = 0; i < reg.n; i++) {
-		json_t *full = svc__fault_json(&reg.table[i], now_ms());
+		json_t *full = svc__faults_json(&reg.table[i], now_ms());
 
 		json_array_append_new(
 			list,

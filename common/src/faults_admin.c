@@ -61,13 +61,13 @@ faults_set(struct svc_req *req, struct svc_res *res)
 	bool created = false;
 	int rc;
 
-	if (!svc__fault_name_valid(name)) {
+	if (!svc__faults_name_valid(name)) {
 		svc_res_field_error(res, "name",
 				    "must be 1 to 64 of A-Z a-z 0-9 . _ -");
 		return SVC_EVALIDATION;
 	}
 	svc__faults_targets(&t, upstreams);
-	if (!svc__fault_parse(svc_req_json(req), name, "", &t, &f, res))
+	if (!svc__faults_parse(svc_req_json(req), name, "", &t, &f, res))
 		return SVC_EVALIDATION;
 	rc = svc__faults_set(&f, 1, false, who(req), &created);
 	if (rc == SVC_ECONFLICT)
@@ -108,7 +108,7 @@ read_list(struct svc_res *res, json_t *body, struct svc_fault *out, int *n)
 	json_array_foreach(list, i, item)
 	{
 		snprintf(prefix, sizeof(prefix), "faults[%zu]", i);
-		if (!svc__fault_parse(item, NULL, prefix, &t, &out[i], res))
+		if (!svc__faults_parse(item, NULL, prefix, &t, &out[i], res))
 			continue;
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(out[j].name, out[i].name) == 0)

@@ -70,7 +70,7 @@ struct svc_fault_targets {
 };
 
 /* "http_latency", ... (static), or NULL for a value out of range. */
-const char *svc__fault_kind_name(enum svc_fault_kind kind);
+const char *svc__faults_kind_name(enum svc_fault_kind kind);
 
 /*
  * Reads one fault document (borrowed) into *out. name (borrowed) is its
@@ -79,19 +79,19 @@ const char *svc__fault_kind_name(enum svc_fault_kind kind);
  * ("faults[2]" gives "faults[2].ms"; "" for none). Returns true when the fault
  * is valid for a process with targets.
  */
-bool svc__fault_parse(json_t *doc, const char *name, const char *prefix,
-		      const struct svc_fault_targets *targets,
-		      struct svc_fault *out, struct svc_res *res);
+bool svc__faults_parse(json_t *doc, const char *name, const char *prefix,
+		       const struct svc_fault_targets *targets,
+		       struct svc_fault *out, struct svc_res *res);
 
 /* Whether name is 1..64 of A-Z, a-z, 0-9, '.', '_' and '-'. */
-bool svc__fault_name_valid(const char *name);
+bool svc__faults_name_valid(const char *name);
 
 /*
  * The fault as GET shows it (new reference): its document plus
  * expires_at, expires_in, set_by, set_at, injected. now_ms is the
  * registry's clock.
  */
-json_t *svc__fault_json(const struct svc_fault *f, long long now_ms);
+json_t *svc__faults_json(const struct svc_fault *f, long long now_ms);
 
 /* --- the registry, for faults_admin.c --- */
 

@@ -63,13 +63,13 @@ static const struct {
 };
 
 const char *
-svc__fault_kind_name(enum svc_fault_kind kind)
+svc__faults_kind_name(enum svc_fault_kind kind)
 {
 	return (unsigned)kind < SVC_FAULT_KINDS ? kinds[kind].name : NULL;
 }
 
 bool
-svc__fault_name_valid(const char *name)
+svc__faults_name_valid(const char *name)
 {
 	size_t n = 0;
 
@@ -162,7 +162,7 @@ read_name(struct svc_res *res, json_t *doc, const char *name,
 	json_t *v = json_object_get(doc, "name");
 	const char *own = json_string_value(v);
 
-	if (name == NULL && !svc__fault_name_valid(own)) {
+	if (name == NULL && !svc__faults_name_valid(own)) {
 		field_error(res, prefix, "name",
 			    v == NULL ? "is required"
 				      : "must be 1 to 64 of A-Z a-z 0-9 . _ -");
@@ -398,9 +398,9 @@ read_ttl(struct svc_res *res, json_t *doc, const char *prefix,
 }
 
 bool
-svc__fault_parse(json_t *doc, const char *name, const char *prefix,
-		 const struct svc_fault_targets *targets, struct svc_fault *out,
-		 struct svc_res *res)
+svc__faults_parse(json_t *doc, const char *name, const char *prefix,
+		  const struct svc_fault_targets *targets,
+		  struct svc_fault *out, struct svc_res *res)
 {
 	int errors = svc_res_field_errors(res);
 	const char *key;
@@ -461,7 +461,7 @@ expires_wall_ms(const struct svc_fault *f, long long now_ms)
 }
 
 json_t *
-svc__fault_json(const struct svc_fault *f, long long now_ms)
+svc__faults_json(const struct svc_fault *f, long long now_ms)
 {
 	json_t *o = json_pack("{s:s, s:s}", "name", f->name, "kind",
 			      kinds[f->kind].name);

@@ -281,8 +281,8 @@ parse_ok(const char *doc, struct svc_fault *f)
 
 	svc__faults_targets(&t, upstreams);
 	ck_assert_ptr_nonnull(j);
-	ck_assert_msg(svc__fault_parse(j, "f", "", &t, f, res), "%s: %d errors",
-		      doc, svc_res_field_errors(res));
+	ck_assert_msg(svc__faults_parse(j, "f", "", &t, f, res),
+		      "%s: %d errors", doc, svc_res_field_errors(res));
 	json_decref(j);
 	svc_res_free(res);
 }
@@ -433,14 +433,14 @@ END_TEST
 
 START_TEST(names_are_checked)
 {
-	ck_assert(svc__fault_name_valid("slow-products.v2_1"));
-	ck_assert(!svc__fault_name_valid(""));
-	ck_assert(!svc__fault_name_valid(NULL));
-	ck_assert(!svc__fault_name_valid("a b"));
-	ck_assert(!svc__fault_name_valid("a/b"));
-	ck_assert(svc__fault_name_valid(
+	ck_assert(svc__faults_name_valid("slow-products.v2_1"));
+	ck_assert(!svc__faults_name_valid(""));
+	ck_assert(!svc__faults_name_valid(NULL));
+	ck_assert(!svc__faults_name_valid("a b"));
+	ck_assert(!svc__faults_name_valid("a/b"));
+	ck_assert(svc__faults_name_valid(
 		"0123456789012345678901234567890123456789012345678901234567890123"));
-	ck_assert(!svc__fault_name_valid(
+	ck_assert(!svc__faults_name_valid(
 		"01234567890123456789012345678901234567890123456789012345678901234"));
 }
 END_TEST
