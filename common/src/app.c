@@ -88,7 +88,8 @@ usage(const struct svc_app *app, FILE *f)
 		"With no command, applies pending migrations and serves HTTP until\n"
 		"SIGTERM or SIGINT, then drains for at most DRAIN_TIMEOUT and exits 0.\n"
 		"  migrate   apply pending migrations and exit\n"
-		"  routes    print the route table (METHOD PATH) and exit\n"
+		"  routes    print the route table (METHOD PATH) and exit; with\n"
+		"            FAULTS=on, /admin/faults too\n"
 		"  token     print a JWT signed with JWT_SECRET (default role admin,\n"
 		"            sub cli, ttl 3600)\n",
 		app->name, app->name);
@@ -467,11 +468,23 @@ check_migrations(json_t *detail, void *arg)
 
 /* --- subcommands --- */
 
+/* The routes served, /admin/faults included when FAULTS=on says so. */
 static int
 cmd_routes(const struct svc_app *app)
 {
-	struct svc_route *all = all_routes(app, false);
+	struct svc_faults_config fc = { 0 };
+	struct svc_route *all;
 
+	svc_config_load(NULL);
+	svc_faults_config_read(&fc);
+	if (!svc_config_ok()) {
+		fprintf(stderr, "%s: invalid configuration: %s\n", app->name,
+			svc_config_error());
+		svc_config_reset();
+		return 2;
+	}
+	svc_config_reset();
+	all = all_routes(app, fc.enabled);
 	if (all == NULL)
 		return 1;
 	for (struct svc_route *r = all; r->method != NULL; r++)

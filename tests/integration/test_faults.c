@@ -364,6 +364,17 @@ START_TEST(off_means_404_and_nothing_shown)
 	r = http_do("GET", url(base, "/metrics"), NULL, NULL);
 	ck_assert_ptr_null(strstr(r->body, "faults_active"));
 	http_free(r);
+	/* `routes` prints what would be served. */
+	snprintf(cmd, sizeof(cmd), "FAULTS=on %s/products routes",
+		 getenv("BIN_DIR") ? getenv("BIN_DIR") : "build");
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\nPUT /admin/faults/{name}\n"));
+	free(out);
+	snprintf(cmd, sizeof(cmd), "FAULTS=off %s/products routes",
+		 getenv("BIN_DIR") ? getenv("BIN_DIR") : "build");
+	ck_assert_int_eq(run_cmd(cmd, &out), 0);
+	ck_assert_ptr_null(strstr(out, "/admin/faults"));
+	free(out);
 	/* A value that is neither on nor off stops start-up, naming it. */
 	snprintf(cmd, sizeof(cmd), "FAULTS=maybe %s/products 2>&1",
 		 getenv("BIN_DIR") ? getenv("BIN_DIR") : "build");
