@@ -14,7 +14,8 @@
 #
 # Environment: RUN_STATE_DIR (.run), RUN_PG_PORT (25432), RUN_AMQP_PORT
 # (25682), RUN_HTTP_BASE (8080: products 8081, inventory 8082, orders 8083),
-# RUN_HOST (127.0.0.1; 0.0.0.0 to listen on every interface), BUILD (build).
+# RUN_HOST (127.0.0.1; 0.0.0.0 to listen on every interface), BUILD (build),
+# FAULTS (on: /admin/faults, docs/faults.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -53,6 +54,9 @@ set -a
 . "$STATE/env"
 set +a
 export JWT_SECRET=${JWT_SECRET:-$(state_secret "$STATE")}
+# /admin/faults on every service, to break it on purpose (docs/faults.md);
+# FAULTS=off make run leaves it out. Never on in production.
+export FAULTS=${FAULTS:-on}
 # Plain text lines on a terminal; JSON when piped (or LOG_FORMAT=json).
 if [[ -t 1 ]]; then export LOG_FORMAT=${LOG_FORMAT:-text}; fi
 

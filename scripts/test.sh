@@ -102,6 +102,13 @@ for s in products orders; do
 done
 scripts/infra.sh vhost "$STATE" lifecycle >/dev/null
 export LIFECYCLE_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/lifecycle
+# test_faults.c: a products instance with FAULTS=on on a database and a
+# RabbitMQ vhost of its own, so pausing its relay or its consumer holds
+# nothing of the suite's services.
+pg_recreate_db faults_db products
+export FAULTS_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/faults_db
+scripts/infra.sh vhost "$STATE" faults >/dev/null
+export FAULTS_RABBITMQ_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/faults
 # A products database for the installed binary (test_service.c).
 pg_recreate_db install_db products
 export INSTALL_DATABASE_URL=${PRODUCTS_DATABASE_URL%/*}/install_db
@@ -116,8 +123,8 @@ export BIN_DIR=$BUILD
 export SPARE_PORT=$((HTTP_BASE + 9))
 # Twenty ports for what tests spawn, spare_port(i): 0-8 test_resilience.c,
 # 9 test_relay.c, 10 test_metrics.c, 11 test_ratelimit.c, 12-13
-# test_lifecycle.c, 14 test_secrets.c, 16-17 test_connections.c; 15, 18
-# and 19 free.
+# test_lifecycle.c, 14 test_secrets.c, 15 and 18 test_faults.c, 16-17
+# test_connections.c; 19 free.
 export SPARE_PORTS=$((HTTP_BASE + 10))
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them

@@ -9,7 +9,8 @@
  * DRAIN_TIMEOUT ends, consumers return what they have not acked, the
  * relay publishes what it can, and the exit code is 0. Signals are taken
  * synchronously with sigwait() on the main thread, so no code runs in
- * signal context.
+ * signal context. With FAULTS=on the /admin/faults routes join the
+ * operational ones and /health lists the active faults (svc/faults.h).
  */
 #include "svc/app.h"
 
@@ -28,6 +29,7 @@
 #include "svc/config.h"
 #include "svc/consumer.h"
 #include "svc/err.h"
+#include "svc/faults.h"
 #include "svc/health.h"
 #include "svc/jwt.h"
 #include "svc/log.h"
@@ -68,7 +70,11 @@ struct settings {
 	int consumer_prefetch;
 	struct svc_trace_export_config trace;
 	char trace_url[512];
+	struct svc_faults_config faults;
 };
+
+/* How often expired faults are healed when nobody looks. */
+#define FAULTS_TICK_MS 200
 
 static int latest_migration;
 
@@ -82,7 +88,8 @@ usage(const struct svc_app *app, FILE *f)
 		"With no command, applies pending migrations and serves HTTP until\n"
 		"SIGTERM or SIGINT, then drains for at most DRAIN_TIMEOUT and exits 0.\n"
 		"  migrate   apply pending migrations and exit\n"
-		"  routes    print the route table (METHOD PATH) and exit\n"
+		"  routes    print the route table (METHOD PATH) and exit; with\n"
+		"            FAULTS=on, /admin/faults too\n"
 		"  token     print a JWT signed with JWT_SECRET (default role admin,\n"
 		"            sub cli, ttl 3600)\n",
 		app->name, app->name);
@@ -275,6 +282,7 @@ read_settings(const struct svc_app *app, struct settings *s, bool need_secret)
 	s->trace.version = SVC_VERSION;
 	default_migrations_dir(app->name, default_dir, sizeof(default_dir));
 	s->migrations_dir = svc_config_str("MIGRATIONS_DIR", default_dir);
+	svc_faults_config_read(&s->faults);
 	if (app->configure != NULL)
 		app->configure();
 	if (need_secret)
@@ -326,6 +334,8 @@ help(const struct svc_app *app)
 
 /* --- operational routes --- */
 
+/* The report, and with FAULTS=on the active faults, which by themselves
+ * change no status: what they break shows in the checks. */
 static int
 ops_health(struct svc_req *req, struct svc_res *res)
 {
@@ -333,6 +343,8 @@ ops_health(struct svc_req *req, struct svc_res *res)
 	json_t *report = svc_health_report(&status);
 
 	(void)req;
+	if (svc_faults_enabled())
+		json_object_set_new(report, "faults", svc_faults_health());
 	return svc_res_json(res, status, report);
 }
 
@@ -413,22 +425,32 @@ register_metrics(const struct settings *s)
 	return svc_metrics_process(NULL);
 }
 
-/* The service's routes followed by the operational ones (malloc'd). */
-static struct svc_route *
-all_routes(const struct svc_app *app)
+static size_t
+count_routes(const struct svc_route *routes)
 {
-	size_t n = 0, m = 0;
-	struct svc_route *all;
+	size_t n = 0;
 
-	while (app->routes[n].method != NULL)
+	while (routes[n].method != NULL)
 		n++;
-	while (ops_routes[m].method != NULL)
-		m++;
-	all = calloc(n + m + 1, sizeof(*all));
+	return n;
+}
+
+/*
+ * The service's routes followed by the operational ones and, with faults
+ * on, /admin/faults (malloc'd).
+ */
+static struct svc_route *
+all_routes(const struct svc_app *app, bool faults)
+{
+	size_t n = count_routes(app->routes), m = count_routes(ops_routes);
+	size_t f = faults ? count_routes(svc_faults_routes) : 0;
+	struct svc_route *all = calloc(n + m + f + 1, sizeof(*all));
+
 	if (all == NULL)
 		return NULL;
 	memcpy(all, app->routes, n * sizeof(*all));
 	memcpy(all + n, ops_routes, m * sizeof(*all));
+	memcpy(all + n + m, svc_faults_routes, f * sizeof(*all));
 	return all;
 }
 
@@ -446,11 +468,23 @@ check_migrations(json_t *detail, void *arg)
 
 /* --- subcommands --- */
 
+/* The routes served, /admin/faults included when FAULTS=on says so. */
 static int
 cmd_routes(const struct svc_app *app)
 {
-	struct svc_route *all = all_routes(app);
+	struct svc_faults_config fc = { 0 };
+	struct svc_route *all;
 
+	svc_config_load(NULL);
+	svc_faults_config_read(&fc);
+	if (!svc_config_ok()) {
+		fprintf(stderr, "%s: invalid configuration: %s\n", app->name,
+			svc_config_error());
+		svc_config_reset();
+		return 2;
+	}
+	svc_config_reset();
+	all = all_routes(app, fc.enabled);
 	if (all == NULL)
 		return 1;
 	for (struct svc_route *r = all; r->method != NULL; r++)
@@ -582,6 +616,20 @@ start_consumers(const struct svc_app *app, const struct settings *s,
 	return SVC_OK;
 }
 
+/* The fault registry: what faults may target here (svc/faults.h). */
+static int
+start_faults(const struct svc_app *app, const struct settings *s, bool relay,
+	     bool consumers)
+{
+	struct svc_faults_config fc = s->faults;
+
+	fc.routes = app->routes;
+	fc.subscriptions = consumers ? app->subscriptions : NULL;
+	fc.relay = relay;
+	fc.tick_ms = FAULTS_TICK_MS;
+	return svc_faults_start(&fc);
+}
+
 static int
 serve(const struct svc_app *app, const struct settings *s)
 {
@@ -627,9 +675,11 @@ serve(const struct svc_app *app, const struct settings *s)
 	}
 	if (start_consumers(app, s, &consumers, &nconsumers) != SVC_OK)
 		goto out;
+	if (start_faults(app, s, outbox != NULL, nconsumers > 0) != SVC_OK)
+		goto out;
 	if (app->init != NULL && app->init() != SVC_OK)
 		goto out;
-	routes = all_routes(app);
+	routes = all_routes(app, s->faults.enabled);
 	http = routes != NULL ? svc_http_new(routes, &s->http) : NULL;
 	if (http == NULL)
 		goto out;
@@ -661,6 +711,9 @@ out:
 	for (size_t i = 0; i < nconsumers; i++)
 		svc_consumer_stop(consumers[i], drain_deadline);
 	free(consumers);
+	/* Faults end before the relay stops, so it drains what a pause
+	 * held (what a paused consumer held went back to its queue). */
+	svc_faults_stop();
 	/* After the server: requests still in flight may have written rows. */
 	svc_outbox_stop(outbox, drain_deadline);
 	if (app->cleanup != NULL)

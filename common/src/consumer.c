@@ -7,8 +7,14 @@
  * the database connection is the thread's svc_db_thread(), which
  * reconnects on its own, and a delivery that met an unreachable database
  * is retried in place for a while rather than spent against the delivery
- * limit. This is not the handlers (services own them) nor
- * the AMQP wrapper (mq.c).
+ * limit. With FAULTS=on (svc/faults.h), a consumer_pause fault makes the
+ * thread hold what arrives - at most CONSUMER_PREFETCH deliveries, the
+ * rest waits in the queue - unhandled and unacked, with heartbeats still
+ * served, and handle it in order when the fault ends; a
+ * duplicate_delivery fault makes it handle an applied event a second time,
+ * in a transaction of its own, as a redelivery would be (the inbox makes
+ * that a no-op). This is not the handlers (services own them) nor the
+ * AMQP wrapper (mq.c).
  */
 #include "svc/consumer.h"
 
@@ -19,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "faults_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
 #include "svc/metrics.h"
@@ -49,6 +56,10 @@ struct svc_consumer {
 	/* Cancels the transaction in hand, for a stop past its deadline. */
 	pthread_mutex_t cancel_lock;
 	PGcancel *cancel;
+	/* Deliveries held by a consumer_pause fault, in arrival order, on
+	 * the connection c->mq (the thread's own). */
+	struct svc_mq_delivery *held;
+	size_t nheld, held_cap;
 };
 
 /* events_consumed_total{event_type,outcome}; event types before "other" */
@@ -112,9 +123,20 @@ nap(struct svc_consumer *c, long long ms)
 	return false;
 }
 
+/* Forgets the held deliveries: their connection is going away, and the
+ * broker returns them to the queue. */
+static void
+drop_held(struct svc_consumer *c)
+{
+	for (size_t i = 0; i < c->nheld; i++)
+		svc_mq_delivery_cleanup(&c->held[i]);
+	c->nheld = 0;
+}
+
 static void
 drop_mq(struct svc_consumer *c)
 {
+	drop_held(c);
 	if (c->mq == NULL)
 		return;
 	svc_mq_close(c->mq);
@@ -226,6 +248,29 @@ fail:
 	return rc;
 }
 
+/*
+ * A duplicate_delivery fault: the event just applied is handled again, in
+ * a transaction of its own, the way a redelivery would be. The inbox must
+ * make it a no-op ("duplicate"); anything else is counted as it is.
+ */
+static void
+handle_again(struct svc_consumer *c, const struct svc_mq_delivery *d,
+	     const char *type, json_t *data, const struct svc_event_meta *meta)
+{
+	bool dup = false;
+	int rc = handle_in_tx(c, type, data, meta, &dup);
+	const char *outcome = rc != SVC_OK ? "failed"
+			      : dup	   ? "duplicate"
+					   : "applied";
+
+	svc_log(SVC_LOG_INFO, "consumer: event delivered twice by a fault",
+		SVC_LOG_STR("queue", c->sub->queue),
+		SVC_LOG_STR("event_id", meta->id),
+		SVC_LOG_STR("event_type", type),
+		SVC_LOG_STR("outcome", outcome), SVC_LOG_END);
+	count_delivery(d, outcome);
+}
+
 static void
 handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 {
@@ -244,7 +289,7 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	const char *outcome = d->delivery_count >= c->max_redeliveries
 				      ? "dead_lettered"
 				      : "failed";
-	bool dup = false;
+	bool dup = false, again = false;
 	int rc;
 
 	/* The consumer span, under the span that wrote the event; events
@@ -317,13 +362,60 @@ handle_delivery(struct svc_consumer *c, const struct svc_mq_delivery *d)
 	 * turns into a no-op. */
 	if (svc_mq_ack(c->mq, d->tag) != SVC_OK)
 		drop_mq(c);
+	again = !dup && svc__faults_duplicate(c->sub->queue);
 out:
 	count_delivery(d, outcome);
 	svc_span_attr_str(&span, "outcome", outcome);
 	svc_span_end(&span, strcmp(outcome, "applied") != 0 &&
 				    strcmp(outcome, "duplicate") != 0);
+	if (again)
+		handle_again(c, d, type, data, &meta);
 	svc_log_set_context(NULL, NULL);
 	json_decref(body);
+}
+
+/*
+ * Keeps d (taken: *d is emptied) for when the consumer_pause fault ends;
+ * false when there is no room for it, to be handled now instead.
+ */
+static bool
+hold(struct svc_consumer *c, struct svc_mq_delivery *d)
+{
+	if (c->nheld == c->held_cap) {
+		size_t cap = c->held_cap ? c->held_cap * 2 : 16;
+		struct svc_mq_delivery *more =
+			realloc(c->held, cap * sizeof(*more));
+
+		if (more == NULL)
+			return false;
+		c->held = more;
+		c->held_cap = cap;
+	}
+	if (c->nheld == 0)
+		svc_log(SVC_LOG_WARN, "consumer: paused by a fault",
+			SVC_LOG_STR("queue", c->sub->queue), SVC_LOG_END);
+	c->held[c->nheld++] = *d;
+	memset(d, 0, sizeof(*d));
+	return true;
+}
+
+/* The pause ended: handles what was held, in order. */
+static void
+release_held(struct svc_consumer *c)
+{
+	size_t n = c->nheld;
+
+	svc_log(SVC_LOG_INFO, "consumer: resumed",
+		SVC_LOG_STR("queue", c->sub->queue),
+		SVC_LOG_INT("held", (long long)n), SVC_LOG_END);
+	c->nheld = 0;
+	for (size_t i = 0; i < n; i++) {
+		/* A failed ack dropped the connection, and with it the
+		 * tags of the rest: the broker redelivers those. */
+		if (c->mq != NULL)
+			handle_delivery(c, &c->held[i]);
+		svc_mq_delivery_cleanup(&c->held[i]);
+	}
 }
 
 static void *
@@ -341,8 +433,21 @@ consumer_main(void *arg)
 			continue;
 		}
 		attempt = 0;
+		if (c->nheld > 0 &&
+		    !svc__faults_paused(SVC_FAULT_CONSUMER_PAUSE, c->sub->queue,
+					false)) {
+			release_held(c);
+			continue;
+		}
 		rc = svc_mq_next(c->mq, NEXT_MS, &d);
-		if (rc == SVC_OK) {
+		/* Behind held deliveries, a new one waits its turn. */
+		if (rc == SVC_OK &&
+		    (svc__faults_paused(SVC_FAULT_CONSUMER_PAUSE, c->sub->queue,
+					true) ||
+		     c->nheld > 0) &&
+		    hold(c, &d)) {
+			continue;
+		} else if (rc == SVC_OK) {
 			handle_delivery(c, &d);
 			svc_mq_delivery_cleanup(&d);
 		} else if (rc != SVC_ETIMEOUT) {
@@ -424,6 +529,8 @@ svc_consumer_stop(struct svc_consumer *c, long long deadline_ms)
 joined:
 	PQfreeCancel(c->cancel);
 	pthread_mutex_destroy(&c->cancel_lock);
+	drop_held(c);
+	free(c->held);
 	free(c->url);
 	free(c->app_id);
 	free(c);

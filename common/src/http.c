@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "faults_internal.h"
 #include "http_internal.h"
 #include "svc/err.h"
 #include "svc/log.h"
@@ -1301,6 +1302,12 @@ svc_http_handle(struct svc_http *http, struct svc_req *req, struct svc_res *res)
 			     : SVC_OK;
 		if (rc == SVC_OK)
 			rc = authorize(req, res, r->flags, why);
+		if (rc != SVC_OK)
+			goto out;
+	}
+	/* One relaxed load unless a fault is active (FAULTS=on). */
+	if (!(r->flags & SVC_ROUTE_NOFAULT)) {
+		rc = svc__faults_http(req, res);
 		if (rc != SVC_OK)
 			goto out;
 	}

@@ -6,8 +6,11 @@
  * transaction. Between batches it sleeps on the LISTEN socket of its own
  * connection (NOTIFY is a wake-up only) or a self-pipe that stop writes,
  * up to the poll interval. Broken connections are closed and reopened
- * with a jittered backoff. This is not the writing side (services insert
- * rows with their changes) nor a consumer.
+ * with a jittered backoff. A relay_pause fault (svc/faults.h, FAULTS=on)
+ * holds it between batches: it publishes nothing, keeps counting the
+ * backlog, and carries on where it was when the fault ends. This is not
+ * the writing side (services insert rows with their changes) nor a
+ * consumer.
  */
 #include "svc/outbox.h"
 
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "faults_internal.h"
 #include "svc/db.h"
 #include "svc/err.h"
 #include "svc/health.h"
@@ -41,6 +45,8 @@
 #define COUNT_BUSY_MS 1000 /* ... and while rows keep coming */
 /* no count for this long: the outbox cannot be read */
 #define COUNT_STALE_MS 15000
+/* how often a paused relay looks whether its fault ended */
+#define PAUSE_POLL_MS 100
 
 /*
  * What the relay last counted of the unsent rows, for the outbox_pending
@@ -69,6 +75,7 @@ struct svc_outbox {
 	struct svc_db *db;
 	struct svc_mq *mq;
 	bool db_logged_down, mq_logged_down;
+	bool paused; /* held by a relay_pause fault; the thread's own */
 	long long counted_at; /* the last count_pending() */
 };
 
@@ -511,6 +518,26 @@ wait_wakeup(struct svc_outbox *ob, long long ms)
 	return false;
 }
 
+/*
+ * Whether a relay_pause fault holds the relay now, logging when that
+ * starts and ends. A round held while rows wait counts as injected.
+ */
+static bool
+held_by_fault(struct svc_outbox *ob)
+{
+	bool held = svc__faults_paused(SVC_FAULT_RELAY_PAUSE, NULL,
+				       atomic_load(&seen.pending) > 0);
+
+	if (held != ob->paused)
+		svc_log(held ? SVC_LOG_WARN : SVC_LOG_INFO,
+			held ? "outbox relay: paused by a fault"
+			     : "outbox relay: resumed",
+			SVC_LOG_INT("pending", atomic_load(&seen.pending)),
+			SVC_LOG_END);
+	ob->paused = held;
+	return held;
+}
+
 static void *
 relay_main(void *arg)
 {
@@ -525,6 +552,15 @@ relay_main(void *arg)
 		if (stopping && svc_now_ms() >= atomic_load(&ob->deadline))
 			break;
 		rc = connect_both(ob);
+		if (rc == SVC_OK && held_by_fault(ob)) {
+			/* Events wait in the outbox; a drain leaves them
+			 * there for the next start. */
+			if (stopping)
+				break;
+			count_pending(ob, true);
+			wait_wakeup(ob, PAUSE_POLL_MS);
+			continue;
+		}
 		if (rc == SVC_OK)
 			rc = relay_batch(ob, source);
 		/* Counted while the broker is away too: that is when the

@@ -6,7 +6,9 @@
  * does not retry), clips the call's timeout to the per-attempt timeout and
  * to what is left of the deadline, makes the call, and tells the
  * breaker how it went. Only the
- * last attempt's answer is kept.
+ * last attempt's answer is kept. With FAULTS=on an upstream_latency or
+ * upstream_error fault (svc/faults.h) may delay an attempt or take its
+ * place; the breaker and the retries see it as they would a real outage.
  */
 #include "svc/upstream.h"
 
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "faults_internal.h"
 #include "svc/config.h"
 #include "svc/err.h"
 #include "svc/log.h"
@@ -134,6 +137,7 @@ svc_upstream_new(const struct svc_upstream_config *cfg)
 	u->attempt_timeout_ms =
 		cfg->attempt_timeout_ms > 0 ? cfg->attempt_timeout_ms : 1000;
 	register_metrics(u);
+	svc__faults_add_upstream(u->name);
 	return u;
 }
 
@@ -173,7 +177,8 @@ attempt(void *arg, long long deadline_ms, long *http_status)
 		left = a->u->attempt_timeout_ms;
 	a->creq.timeout_ms = left > 0 ? left : 1;
 	started = svc_now_s();
-	rc = svc_client_do(&a->creq, a->out);
+	if (!svc__faults_upstream(a->u->name, &a->creq.timeout_ms, &rc, a->out))
+		rc = svc_client_do(&a->creq, a->out);
 	count_call(a->u, rc, a->out->status, svc_now_s() - started);
 	*http_status = a->out->status;
 	svc_breaker_record(a->u->breaker, rc == SVC_OK && a->out->status < 500);

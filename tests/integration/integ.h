@@ -89,6 +89,8 @@ Suite *mq_suite(void);
 Suite *events_suite(void);
 Suite *choreography_suite(void);
 Suite *outage_suite(void);
+/* FAULTS=on instances of their own: test_faults.c */
+Suite *faults_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);

@@ -21,6 +21,7 @@ main(void)
 		choreography_suite,
 		tracing_suite,
 		outage_suite,
+		faults_suite,
 		/* after the others: see test_relay.c */
 		relay_suite,
 		/* the counters of all that came before */

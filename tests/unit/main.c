@@ -9,23 +9,12 @@ int
 main(void)
 {
 	Suite *(*const suites[])(void) = {
-		err_suite,
-		util_suite,
-		config_suite,
-		log_suite,
-		jwt_suite,
-		http_suite,
-		migrate_suite,
-		products_suite,
-		breaker_suite,
-		retry_suite,
-		client_suite,
-		trace_suite,
-		metrics_suite,
-		ratelimit_suite,
-		connguard_suite,
-		loadgen_stats_suite,
-		loadgen_options_suite,
+		err_suite,     util_suite,	    config_suite,
+		log_suite,     jwt_suite,	    http_suite,
+		migrate_suite, products_suite,	    breaker_suite,
+		retry_suite,   client_suite,	    trace_suite,
+		metrics_suite, ratelimit_suite,	    connguard_suite,
+		faults_suite,  loadgen_stats_suite, loadgen_options_suite,
 	};
 	SRunner *sr = srunner_create(NULL);
 	int failed;

@@ -23,6 +23,7 @@ Suite *trace_suite(void);
 Suite *metrics_suite(void);
 Suite *ratelimit_suite(void);
 Suite *connguard_suite(void);
+Suite *faults_suite(void);
 /* tools/loadgen */
 Suite *loadgen_stats_suite(void);
 Suite *loadgen_options_suite(void);

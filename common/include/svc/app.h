@@ -13,7 +13,8 @@
  * goes back to the queue), the relay publishes what is left, exit 0.
  *
  * Subcommands: `<svc>` serves; `<svc> migrate` applies migrations and
- * exits; `<svc> routes` prints the route table; `<svc> token` mints a JWT
+ * exits; `<svc> routes` prints the route table (with FAULTS=on, the
+ * /admin/faults routes of svc/faults.h too); `<svc> token` mints a JWT
  * (--role, --sub, --ttl) with JWT_SECRET; --help lists every configuration
  * key with its default, from the code that reads it; --version prints the
  * VERSION file's version and `git describe` of the build.

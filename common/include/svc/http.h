@@ -8,10 +8,11 @@
  * the svc_res back.
  *
  * svc_http_handle() is the pipeline every request takes: request id, route
- * match (404, 405 with Allow), bearer-token check (401/403), body checks
- * (413, 415, 400 for malformed JSON, duplicate keys or deep nesting), the
- * handler, then the headers every response carries (X-Request-ID, the
- * security headers).
+ * match (404, 405 with Allow), bearer-token check (401/403), the faults
+ * set for the route with FAULTS=on (svc/faults.h: a delay, a 500 or 503),
+ * body checks (413, 415, 400 for malformed JSON, duplicate keys or deep
+ * nesting), the handler, then the headers every response carries
+ * (X-Request-ID, the security headers).
  *
  * Rate limiting (svc/ratelimit.h) runs after routing and after the bearer
  * token, if any, was checked: every route but the operational ones
@@ -52,6 +53,9 @@ enum {
 			    << 1, /* bearer token with role service or admin */
 	SVC_ROUTE_BODY = 1 << 2,  /* a JSON body is required */
 	SVC_ROUTE_OPS = 1 << 3,	  /* operational: never rate limited */
+	/* never slowed or failed by a fault (svc/faults.h): the routes
+	 * that undo faults; operational routes never are either */
+	SVC_ROUTE_NOFAULT = 1 << 4,
 };
 
 struct svc_route {
