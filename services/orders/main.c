@@ -55,6 +55,8 @@ configure(void)
 							"5m", 0, 86400000));
 	cfg.release_interval_ms = svc_config_duration_ms(
 		"RELEASE_RETRY_INTERVAL", "2s", 10, 3600000);
+	releaser_set_grace(
+		svc_config_duration_ms("RESERVATION_GRACE", "1m", 10, 3600000));
 }
 
 /* A dependency whose circuit is open degrades the service, no more. */

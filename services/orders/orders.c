@@ -67,6 +67,8 @@ const struct svc_db_stmt order_statements[] = {
 	{ "order_create",
 	  "WITH v AS (SELECT * FROM unnest($7::uuid[], $8::integer[],"
 	  "  $9::bigint[]) AS v(p, q, price)),"
+	  /* stored: its reservation is in use, not abandoned */
+	  " a AS (DELETE FROM reservation_attempts WHERE order_id = $1),"
 	  " o AS (INSERT INTO orders (id, customer_id, total_cents, currency,"
 	  "  reservation_id, idempotency_key, request_hash)"
 	  "  SELECT $1, $2, sum(v.q * v.price), $3, $4, $5, $6 FROM v"
@@ -147,6 +149,35 @@ const struct svc_db_stmt order_statements[] = {
 	  " next_attempt_at = clock_timestamp() + least(interval '1 minute',"
 	  "  interval '1 second' * power(2, attempts))"
 	  " WHERE reservation_id = $1",
+	  0 },
+	/*
+	 * Reservation attempts (releaser.c). Written and cleared without
+	 * waiting for the disk (synchronous_commit off, this transaction
+	 * only): a row lost in a crash leaves its reservation to expire, as
+	 * it would without this table. $1 order, $2 body, $3 grace in ms.
+	 */
+	{ "attempt_begin",
+	  "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+	  " INSERT INTO reservation_attempts (order_id, body, next_attempt_at)"
+	  " SELECT $1, $2, clock_timestamp() + $3::bigint * interval '1 ms'"
+	  " FROM s ON CONFLICT (order_id) DO UPDATE"
+	  " SET next_attempt_at = excluded.next_attempt_at",
+	  SVC_DB_IDEMPOTENT },
+	{ "attempt_clear",
+	  "WITH s AS (SELECT set_config('synchronous_commit', 'off', true))"
+	  " DELETE FROM reservation_attempts"
+	  " WHERE order_id = $1 AND EXISTS (SELECT 1 FROM s)",
+	  SVC_DB_IDEMPOTENT },
+	{ "attempts_due",
+	  "SELECT order_id, body FROM reservation_attempts"
+	  " WHERE next_attempt_at <= clock_timestamp()"
+	  " ORDER BY next_attempt_at LIMIT 20",
+	  SVC_DB_IDEMPOTENT },
+	{ "attempt_later",
+	  "UPDATE reservation_attempts SET attempts = attempts + 1,"
+	  " next_attempt_at = clock_timestamp() + least(interval '1 minute',"
+	  "  interval '1 second' * power(2, attempts))"
+	  " WHERE order_id = $1",
 	  0 },
 	{ NULL, NULL, 0 },
 };
@@ -443,7 +474,8 @@ reservation_body(const struct order *o)
 }
 
 static int
-reserve(struct svc_req *req, struct svc_res *res, struct order *o)
+reserve(struct svc_req *req, struct svc_res *res, struct svc_db *db,
+	struct order *o)
 {
 	char *body = reservation_body(o);
 	struct svc_upstream_request call = {
@@ -461,6 +493,16 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 
 	if (body == NULL)
 		return SVC_ENOMEM;
+	/*
+	 * Written down first: should inventory's answer be lost, what it
+	 * may hold for this order is given back (releaser.c). No reservation
+	 * is asked for when this cannot be written.
+	 */
+	rc = releaser_attempt_begin(db, o->id, body);
+	if (rc != SVC_OK) {
+		free(body);
+		return rc;
+	}
 	rc = svc_upstream_call(orders_inventory, &call, &answer);
 	free(body);
 	if (rc != SVC_OK) {
@@ -481,6 +523,7 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 				     "the stock held for this order was "
 				     "released; place it again with a new "
 				     "Idempotency-Key");
+		releaser_attempt_clear(db, o->id); /* nothing is held */
 	} else if ((answer.status == 201 || answer.status == 200) &&
 		   svc_uuid_valid(id)) {
 		snprintf(o->reservation_id, sizeof(o->reservation_id), "%s",
@@ -494,6 +537,7 @@ reserve(struct svc_req *req, struct svc_res *res, struct order *o)
 					       json_incref(short_items));
 		rc = svc_res_problem(res, 409, "insufficient_stock",
 				     "not enough stock for this order");
+		releaser_attempt_clear(db, o->id); /* nothing is held */
 	} else {
 		svc_log(SVC_LOG_ERROR, "unexpected answer from inventory",
 			SVC_LOG_INT("status", answer.status), SVC_LOG_END);
@@ -595,7 +639,7 @@ orders_create(struct svc_req *req, struct svc_res *res)
 	if (rc == SVC_OK)
 		rc = one_currency(res, o);
 	if (rc == SVC_OK)
-		rc = reserve(req, res, o);
+		rc = reserve(req, res, db, o);
 	if (rc != SVC_OK)
 		return rc;
 
@@ -610,8 +654,9 @@ orders_create(struct svc_req *req, struct svc_res *res)
 	if (rc != SVC_OK && o->key != NULL) {
 		/*
 		 * Keep the reservation: a retry with the same key uses it (and
-		 * if none comes, it expires). Releasing it would leave the key
-		 * pointing at a reservation that no longer holds stock.
+		 * if none comes within RESERVATION_GRACE, the releaser gives
+		 * it back). Releasing it now would leave the key pointing at a
+		 * reservation that no longer holds stock.
 		 */
 		return rc;
 	}

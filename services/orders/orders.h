@@ -1,7 +1,8 @@
 /*
  * orders.h - the orders service's parts: the order resource, the price
  * cache that keeps orders flowing while products is away, and the
- * releaser that returns reservations of cancelled orders to inventory.
+ * releaser that returns to inventory the reservations of cancelled orders
+ * and of orders that were never stored.
  */
 #ifndef ORDERS_H
 #define ORDERS_H
@@ -61,7 +62,26 @@ bool prices_get(const char *product_id, struct price *p, long long *age_ms);
 int releaser_release(const char *reservation_id, const char *reason,
 		     const char *request_id, const char *traceparent);
 
-/* The thread that retries releases inventory did not take yet. */
+/*
+ * Reservation attempts (migrations/orders/0004): releaser_attempt_begin()
+ * writes down, before inventory is asked, the reservation body for
+ * order_id; the transaction that stores the order deletes it, and
+ * releaser_attempt_clear() does when inventory's answer says nothing is
+ * held (409). One left for longer than the grace is given back by the
+ * releaser thread: the same body posted again (inventory is idempotent on
+ * order_id) names the reservation, which is then released. begin returns
+ * SVC_EUNAVAIL when the row cannot be written; clear's result is only
+ * logged (a row left behind is given back later, harmlessly).
+ */
+void releaser_set_grace(long long grace_ms);
+int releaser_attempt_begin(struct svc_db *db, const char *order_id,
+			   const char *body);
+void releaser_attempt_clear(struct svc_db *db, const char *order_id);
+
+/*
+ * The thread that retries releases inventory did not take yet and gives
+ * back the reservations of orders that were not stored.
+ */
 int releaser_start(long long interval_ms);
 void releaser_stop(void);
 

@@ -1,12 +1,25 @@
 /*
- * releaser.c - gives the reservations of cancelled orders back to
- * inventory, now if it answers, later if it does not.
+ * releaser.c - gives reservations back to inventory: those of cancelled
+ * orders, and those of orders that were never stored.
  *
  * Cancelling an order must work while inventory is down: the cancel
  * commits with a row in pending_releases, and this file's thread retries
  * that row with growing pauses (1 s, 2 s, ... 1 min) until inventory takes
  * the release. Release is idempotent at inventory, so a retry after a
  * lost answer does no harm.
+ *
+ * Placing an order can leave a reservation nobody uses: inventory made it
+ * but its answer was lost (a timeout while inventory was paused or slow),
+ * or orders could not store the order. Before asking inventory, orders
+ * writes the request down in reservation_attempts; the transaction that
+ * stores the order deletes the row. A row older than RESERVATION_GRACE
+ * is such an abandoned reservation, or none at all: the thread posts the
+ * same request again - inventory is idempotent on order_id, so it names
+ * the reservation it made, or makes one - and releases what it names
+ * ("order_not_stored"). The grace is a client's chance to repeat an order
+ * with its Idempotency-Key and use the reservation; a repeat after the
+ * stock was given back is told 409 reservation_expired, as after the
+ * reservation's own expiry.
  */
 #include "orders.h"
 
@@ -16,6 +29,7 @@
 #include "svc/err.h"
 #include "svc/log.h"
 #include "svc/ticker.h"
+#include "svc/util.h"
 
 int
 releaser_release(const char *reservation_id, const char *reason,
@@ -58,7 +72,81 @@ releaser_release(const char *reservation_id, const char *reason,
 	return rc != SVC_OK ? rc : SVC_EUNAVAIL;
 }
 
-/* One pass over the releases that are due. */
+/* --- reservations of orders not stored --- */
+
+static long long grace_ms = 60000;
+
+void
+releaser_set_grace(long long ms)
+{
+	grace_ms = ms;
+}
+
+int
+releaser_attempt_begin(struct svc_db *db, const char *order_id,
+		       const char *body)
+{
+	char grace[24];
+	const char *params[] = { order_id, body, grace };
+
+	snprintf(grace, sizeof(grace), "%lld", grace_ms);
+	return svc_db_exec(db, "attempt_begin", 3, params, NULL);
+}
+
+void
+releaser_attempt_clear(struct svc_db *db, const char *order_id)
+{
+	if (svc_db_exec(db, "attempt_clear", 1, &order_id, NULL) != SVC_OK)
+		svc_log(SVC_LOG_INFO,
+			"reservation attempt left for the releaser",
+			SVC_LOG_STR("order_id", order_id), SVC_LOG_END);
+}
+
+/*
+ * Whether what inventory holds for order_id is given back: the request
+ * posted again names the reservation (200, or 201 when there was none),
+ * which is released unless it is released already; a 4xx means nothing
+ * is held (short of stock, say). False: try again later.
+ */
+static bool
+give_back(const char *order_id, const char *body)
+{
+	struct svc_upstream_request call = {
+		.method = "POST",
+		.path = "/api/v1/reservations",
+		.body = body,
+		.idempotent = true,
+	};
+	struct svc_client_response answer;
+	const char *id, *status;
+	bool done = false;
+	int rc = svc_upstream_call(orders_inventory, &call, &answer);
+
+	id = json_string_value(json_object_get(answer.json, "id"));
+	status = json_string_value(json_object_get(answer.json, "status"));
+	if (rc != SVC_OK)
+		done = false;
+	else if ((answer.status == 200 || answer.status == 201) &&
+		 svc_uuid_valid(id) && status != NULL &&
+		 strcmp(status, "pending") == 0)
+		done = releaser_release(id, "order_not_stored", NULL, NULL) ==
+		       SVC_OK;
+	else
+		done = answer.status >= 200 && answer.status < 500;
+	if (done)
+		svc_log(SVC_LOG_INFO, "abandoned reservation given back",
+			SVC_LOG_STR("order_id", order_id),
+			SVC_LOG_STR("reservation_id",
+				    svc_uuid_valid(id) ? id : "-"),
+			SVC_LOG_INT("inventory_status", answer.status),
+			SVC_LOG_END);
+	svc_client_response_cleanup(&answer);
+	return done;
+}
+
+/* --- the thread --- */
+
+/* One pass over the releases and abandoned reservations that are due. */
 static void
 run_due(void *arg)
 {
@@ -66,10 +154,25 @@ run_due(void *arg)
 	PGresult *r;
 
 	(void)arg;
-	if (db == NULL || svc_db_exec(db, "release_due", 0, NULL, &r) != SVC_OK)
+	if (db == NULL)
 		return;
-	for (int i = 0; i < PQntuples(r); i++)
-		releaser_release(PQgetvalue(r, i, 0), "cancelled", NULL, NULL);
+	if (svc_db_exec(db, "release_due", 0, NULL, &r) == SVC_OK) {
+		for (int i = 0; i < PQntuples(r); i++)
+			releaser_release(PQgetvalue(r, i, 0), "cancelled", NULL,
+					 NULL);
+		PQclear(r);
+	}
+	if (svc_db_exec(db, "attempts_due", 0, NULL, &r) != SVC_OK)
+		return;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *order_id = PQgetvalue(r, i, 0);
+
+		svc_db_exec(db,
+			    give_back(order_id, PQgetvalue(r, i, 1))
+				    ? "attempt_clear"
+				    : "attempt_later",
+			    1, &order_id, NULL);
+	}
 	PQclear(r);
 }
 
