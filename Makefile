@@ -11,6 +11,8 @@
 #   make bench      benchmarks, with pgbench as the baseline in the same run
 #   make load       with make run up in another terminal: open-loop load
 #                   from build/loadgen, RATE=<per s> DURATION=<60s, 2m, ...>
+#   make chaos      with make run up in another terminal: faults on a
+#                   schedule under load, then the invariants (docs/chaos.md)
 #   make compose-up, make compose-down
 #                   docker-compose.yml on Docker, or on podman prepared by
 #                   scripts/compose.sh where there is no Docker engine
@@ -65,7 +67,7 @@ LIBSVC_SRC := $(wildcard common/src/*.c)
 LIBSVC_OBJ := $(LIBSVC_SRC:%.c=$(BUILD)/obj/%.o)
 LIBSVC := $(BUILD)/libsvc.a
 
-.PHONY: all run demo load test asan valgrind bench clean format \
+.PHONY: all run demo load chaos test asan valgrind bench clean format \
 	format-check compose-up compose-down compose-test \
 	$(SERVICES) check-unit check-integration fuzz fuzz-build fuzz-replay \
 	new-service
@@ -209,6 +211,11 @@ load: $(BUILD)/loadgen $(BUILD)/products
 		LOAD_FLAGS=$(call cmdline,LOAD_FLAGS) scripts/load.sh \
 		$(if $(call cmdline,RATE),--rate $(call cmdline,RATE)) \
 		$(if $(call cmdline,DURATION),--duration $(call cmdline,DURATION))
+
+# Faults on a schedule against a running make run, under load from
+# build/loadgen; prints the invariants, exits 1 if one broke.
+chaos: $(BUILD)/loadgen $(BUILD)/products
+	@BUILD='$(BUILD)' scripts/chaos.sh
 
 compose-up:
 	@scripts/compose.sh up

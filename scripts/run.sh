@@ -15,7 +15,7 @@
 # Environment: RUN_STATE_DIR (.run), RUN_PG_PORT (25432), RUN_AMQP_PORT
 # (25682), RUN_HTTP_BASE (8080: products 8081, inventory 8082, orders 8083),
 # RUN_HOST (127.0.0.1; 0.0.0.0 to listen on every interface), BUILD (build),
-# FAULTS (on: /admin/faults, docs/faults.md).
+# FAULTS (on: /admin/faults, docs/faults.md), RATE_LIMIT (off: below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -57,6 +57,10 @@ export JWT_SECRET=${JWT_SECRET:-$(state_secret "$STATE")}
 # /admin/faults on every service, to break it on purpose (docs/faults.md);
 # FAULTS=off make run leaves it out. Never on in production.
 export FAULTS=${FAULTS:-on}
+# Everything here comes from 127.0.0.1, one client to the rate limiter:
+# make load and make chaos would be refused past 600/minute. RATE_LIMIT=
+# 600/minute make run (the services' default) to see it at work.
+export RATE_LIMIT=${RATE_LIMIT:-off}
 # Plain text lines on a terminal; JSON when piped (or LOG_FORMAT=json).
 if [[ -t 1 ]]; then export LOG_FORMAT=${LOG_FORMAT:-text}; fi
 

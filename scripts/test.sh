@@ -124,7 +124,8 @@ export SPARE_PORT=$((HTTP_BASE + 9))
 # Twenty ports for what tests spawn, spare_port(i): 0-8 test_resilience.c,
 # 9 test_relay.c, 10 test_metrics.c, 11 test_ratelimit.c, 12-13
 # test_lifecycle.c, 14 test_secrets.c, 15 and 18 test_faults.c, 16-17
-# test_connections.c; 19 free.
+# test_connections.c, 18-19 test_abandoned.c (suites run one after the
+# other, so two may share a port).
 export SPARE_PORTS=$((HTTP_BASE + 10))
 export OTLP_PORT=$((HTTP_BASE + 8))     # the tracing test's span receiver
 export SERVICE_LOG_DIR=$STATE/logs       # <service>.log, for tests that read them

@@ -91,6 +91,7 @@ Suite *choreography_suite(void);
 Suite *outage_suite(void);
 /* FAULTS=on instances of their own: test_faults.c */
 Suite *faults_suite(void);
+Suite *abandoned_suite(void);
 Suite *tracing_suite(void);
 Suite *relay_suite(void);
 Suite *metrics_suite(void);

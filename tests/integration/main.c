@@ -22,6 +22,7 @@ main(void)
 		tracing_suite,
 		outage_suite,
 		faults_suite,
+		abandoned_suite,
 		/* after the others: see test_relay.c */
 		relay_suite,
 		/* the counters of all that came before */

@@ -78,6 +78,7 @@ struct lg_options {
 	long long stock;	    /* on_hand of each one created */
 	char url[LG_NTARGETS][256]; /* base URLs, no trailing '/' */
 	char *token;		    /* admin token (new), or NULL */
+	char *record;		    /* --record's file (new), or NULL */
 	bool json;		    /* summary as JSON on stdout */
 	bool quiet;		    /* no live lines */
 	bool allow_remote;	    /* targets other than loopback */

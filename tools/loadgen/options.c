@@ -46,6 +46,8 @@ lg_options_usage(FILE *out)
 	      "  --stock N          on_hand of each product created (100000)\n"
 	      "  --token T          admin token for --seed (or LOADGEN_TOKEN)\n"
 	      "  --token-file F     the token from a file\n"
+	      "  --record F         every order and cancel answer into F, a"
+	      " line each\n"
 	      "  --products URL     (http://127.0.0.1:8081)\n"
 	      "  --inventory URL    (http://127.0.0.1:8082)\n"
 	      "  --orders URL       (http://127.0.0.1:8083)\n"
@@ -295,6 +297,7 @@ enum {
 	O_STOCK,
 	O_TOKEN,
 	O_TOKEN_FILE,
+	O_RECORD,
 	O_PRODUCTS,
 	O_INVENTORY,
 	O_ORDERS,
@@ -319,6 +322,7 @@ static const struct option longopts[] = {
 	{ "stock", required_argument, NULL, O_STOCK },
 	{ "token", required_argument, NULL, O_TOKEN },
 	{ "token-file", required_argument, NULL, O_TOKEN_FILE },
+	{ "record", required_argument, NULL, O_RECORD },
 	{ "products", required_argument, NULL, O_PRODUCTS },
 	{ "inventory", required_argument, NULL, O_INVENTORY },
 	{ "orders", required_argument, NULL, O_ORDERS },
@@ -390,6 +394,12 @@ one_flag(struct lg_options *opt, int c, const char *flag, const char *v,
 		return LG_OK;
 	case O_TOKEN_FILE:
 		return read_token_file(v, &opt->token, err, errlen);
+	case O_RECORD:
+		free(opt->record);
+		opt->record = strdup(v);
+		if (opt->record == NULL)
+			return bad(err, errlen, "%s: out of memory", flag);
+		break;
 	case O_CANCEL:
 		rc = parse_uint(flag, v, 0, 100, &n, err, errlen);
 		opt->cancel_pct = (unsigned)n;
@@ -502,4 +512,6 @@ lg_options_cleanup(struct lg_options *opt)
 {
 	free(opt->token);
 	opt->token = NULL;
+	free(opt->record);
+	opt->record = NULL;
 }

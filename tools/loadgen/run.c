@@ -18,6 +18,7 @@
  * ends as unchecked in the summary.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
@@ -87,6 +88,7 @@ struct engine {
 	uint64_t rng;
 	char run_id[9]; /* in Idempotency-Keys */
 	char customers[CUSTOMERS][SVC_UUID_LEN + 1];
+	FILE *record; /* --record, or NULL */
 };
 
 static long long
@@ -402,6 +404,23 @@ checked(struct engine *e, struct pending *order, json_t *answer, long long now)
 	/* a read that failed every time leaves the order unchecked */
 }
 
+/*
+ * --record: "order|cancel <unix ms> <status, 0: none> <order id | ->" for
+ * an order's or a cancel's answer, as it comes.
+ */
+static void
+record(struct engine *e, enum lg_op op, long status, const char *id)
+{
+	struct timespec ts;
+
+	if (e->record == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fprintf(e->record, "%s %lld %ld %s\n", lg_op_name(op),
+		(long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, status,
+		svc_uuid_valid(id) ? id : "-");
+}
+
 /* What an answer to an order, a status read or a cancel leads to. */
 static void
 follow_up(struct engine *e, struct xfer *x, long status)
@@ -413,6 +432,11 @@ follow_up(struct engine *e, struct xfer *x, long status)
 		return;
 	if (status >= 200 && status < 300)
 		answer = json_loadb(x->answer, x->answer_len, 0, NULL);
+	if (x->op != LG_CHECK)
+		record(e, x->op, status,
+		       x->op == LG_ORDER ? json_string_value(json_object_get(
+						   answer, "id"))
+					 : x->order.id);
 	if (x->op == LG_ORDER) {
 		placed(e, answer, now);
 	} else if (x->op == LG_CHECK) {
@@ -535,6 +559,26 @@ drain(struct engine *e)
 	e->st->drain_s = (double)(now_ns() - from) / NS_PER_S;
 }
 
+/*
+ * --record's file, opened with what the run will use: "customer <id>" and
+ * "product <id>" (the ones orders are made of) lines first.
+ */
+static int
+open_record(struct engine *e)
+{
+	e->record = fopen(e->opt->record, "w");
+	if (e->record == NULL)
+		return -1;
+	setvbuf(e->record, NULL, _IOLBF, 0);
+	fprintf(e->record, "run %s\n", e->run_id);
+	for (int i = 0; i < CUSTOMERS; i++)
+		fprintf(e->record, "customer %s\n", e->customers[i]);
+	for (size_t i = 0; i < e->cat->n_orderable; i++)
+		fprintf(e->record, "product %s\n",
+			e->cat->v[e->cat->orderable[i]].id);
+	return 0;
+}
+
 static int
 engine_init(struct engine *e, const struct lg_options *opt,
 	    const struct lg_catalogue *cat, struct lg_stats *st)
@@ -584,6 +628,8 @@ engine_cleanup(struct engine *e)
 	free(e->xfers);
 	free(e->checks.v);
 	free(e->cancels.v);
+	if (e->record != NULL)
+		fclose(e->record);
 }
 
 static void
@@ -611,6 +657,12 @@ lg_run(const struct lg_options *opt, const struct lg_catalogue *cat,
 		engine_cleanup(&e);
 		snprintf(err, errlen, "cannot set up libcurl's multi handle");
 		return LG_EFAIL;
+	}
+	if (opt->record != NULL && open_record(&e) != 0) {
+		snprintf(err, errlen, "--record: cannot write %s: %s",
+			 opt->record, strerror(errno));
+		engine_cleanup(&e);
+		return LG_EUSAGE;
 	}
 	signals = 0;
 	catch_signals(on_signal);
