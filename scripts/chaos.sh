@@ -141,14 +141,13 @@ await_ready() { # await_ready URL SECONDS
   done
 }
 
-declare -a FAULT_NAMES=() FAULT_START=() FAULT_END=()
+declare -a FAULT_NAMES=() FAULT_START=()
 begin() {
   FAULT_NAMES+=("$1")
   FAULT_START+=("$(now_ms)")
   note "fault: $1 - $2"
 }
 end() {
-  FAULT_END+=("$(now_ms)")
   note "healed: ${FAULT_NAMES[-1]}"
   sleep "$CALM"
 }
@@ -183,7 +182,15 @@ f_products_sigkill() {
   begin products-sigkill "products killed, started again by make run"
   : >"$PID_DIR/products.hold" # make run keeps it down while this exists
   kill -KILL "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  # make run has seen it go, and the hold, once it dropped the pid file
+  for _ in $(seq 1 300); do
+    [[ -e $PID_DIR/products.pid ]] || break
+    sleep 0.1
+  done
+  [[ ! -e $PID_DIR/products.pid ]] || {
+    echo "make chaos: make run did not notice products' end" >&2
+    exit 1
+  }
   rm -f "$PID_DIR/products.hold"
   for _ in $(seq 1 300); do
     new=$(pid_of "$PID_DIR/products.pid")
@@ -358,20 +365,22 @@ summary=$(cat "$TMP/summary.json")
 echo
 echo "make chaos: $(jq -r '"\(.run.started) requests at \(.run.rate)/s over \(.run.elapsed_s | floor) s; \(.orders.placed) orders placed, \(.orders.not_placed) refused"' <<<"$summary"); settled in $settle_s s"
 echo
-printf '%-18s %10s %10s %14s\n' fault "503 for" refused "201 again after"
+printf '%-18s %9s %9s %16s\n' fault "503 for" refused "orders back in"
 for i in "${!FAULT_NAMES[@]}"; do
-  from=${FAULT_START[$i]} to=${FAULT_END[$i]}
+  from=${FAULT_START[$i]}
   next=${FAULT_START[$((i + 1))]:-$t_calm}
-  awk -v from="$from" -v to="$to" -v next_="$next" -v name="${FAULT_NAMES[$i]}" '
+  # "back in": from the fault's start to the first order placed after
+  # the last one refused in its window ("-": none was refused)
+  awk -v from="$from" -v next_="$next" -v name="${FAULT_NAMES[$i]}" '
     $1 == "order" && $2 >= from && $2 < next_ {
-      if ($3 == 503) { sec[int($2 / 1000)] = 1; n503++ }
-      if ($3 != 200 && $3 != 201) refused++
-      if (($3 == 200 || $3 == 201) && $2 >= to && !seen) { seen = 1; again = $2 - to }
+      if ($3 == 503) { sec[int($2 / 1000)] = 1 }
+      if ($3 != 200 && $3 != 201) { refused++; last = $2; back = 0 }
+      else if (refused && !back) back = $2
     }
     END {
       for (s in sec) secs++
-      printf "%-18s %8d s %10d %14s\n", name, secs, refused,
-        seen ? sprintf("%.1f s", again / 1000) : "-"
+      printf "%-18s %7d s %9d %16s\n", name, secs, refused,
+        !refused ? "-" : back ? sprintf("%.1f s", (back - from) / 1000) : "not in window"
     }' "$TMP/record"
 done
 echo

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# make test's last step: `make run` and `make demo` as a user runs them.
-# Starts scripts/run.sh in the background (state folder and ports from
-# RUN_STATE_DIR, RUN_PG_PORT, RUN_AMQP_PORT, RUN_HTTP_BASE, which the caller
-# must set), waits until its services are ready, runs scripts/demo.sh
-# against it - which fails on any step that does not show what it should -
-# then stops run.sh with SIGTERM, as Ctrl-C would, and checks that it
-# stopped everything it started, the inventory the demo had it restart
-# included. Nothing is tuned for it: the story runs on make run's defaults,
-# orders' circuit to inventory included (open 1 s at first, doubling with
-# each failed trial). Logs: STATE/run.log and STATE/demo.log.
+# make test's last step: `make run`, `make demo` and `make chaos` as a
+# user runs them. Starts scripts/run.sh in the background (state folder
+# and ports from RUN_STATE_DIR, RUN_PG_PORT, RUN_AMQP_PORT, RUN_HTTP_BASE,
+# which the caller must set), waits until its services are ready, runs
+# scripts/demo.sh against it - which fails on any step that does not show
+# what it should - then the short chaos schedule (CHAOS_SHORT=1
+# scripts/chaos.sh: each fault 3 s under load, then its invariants), then
+# stops run.sh with SIGTERM, as Ctrl-C would, and checks that it stopped
+# everything it started, the inventory the demo and the products chaos
+# had it restart included. One setting is tuned: orders'
+# RESERVATION_GRACE, 5 s instead of 1 min, so that chaos settles in
+# seconds; the story runs on make run's defaults, orders' circuit to
+# inventory included (open 1 s at first, doubling with each failed
+# trial). Logs: STATE/run.log, STATE/demo.log and STATE/chaos.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,7 +25,7 @@ if [[ -z ${TEST_DEMO_CLEAN_ENV:-} ]]; then
     LANG="${LANG:-C.UTF-8}" RUN_STATE_DIR="$RUN_STATE_DIR" \
     RUN_PG_PORT="$RUN_PG_PORT" RUN_AMQP_PORT="$RUN_AMQP_PORT" \
     RUN_HTTP_BASE="$RUN_HTTP_BASE" ${BUILD:+BUILD="$BUILD"} ${SAN:+SAN="$SAN"} \
-    "$0"
+    RESERVATION_GRACE=5s "$0"
 fi
 STATE=$(realpath -m "$RUN_STATE_DIR")
 mkdir -p "$STATE"
@@ -52,6 +56,14 @@ if ! scripts/demo.sh >"$STATE/demo.log" 2>&1; then
   exit 1
 fi
 tail -n 1 "$STATE/demo.log"
+
+if ! CHAOS_SHORT=1 CHAOS_SETTLE=90 scripts/chaos.sh >"$STATE/chaos.log" 2>&1; then
+  echo "FAIL: make chaos; the end of $STATE/chaos.log and of $STATE/run.log:" >&2
+  tail -n 40 "$STATE/chaos.log" >&2
+  tail -n 30 "$STATE/run.log" >&2
+  exit 1
+fi
+sed -n '/^make chaos: [0-9]/,$p' "$STATE/chaos.log"
 
 # What run.sh runs now - inventory is the one it started again - must all
 # go with it: its own pid file and one per service.

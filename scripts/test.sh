@@ -173,7 +173,7 @@ echo "== integration tests"
 echo "== template: make new-service"
 BUILD=$BUILD SAN=${SAN:-} scripts/check-new-service.sh "$STATE" "$HTTP_BASE"
 
-echo "== make run + make demo"
+echo "== make run + make demo + make chaos (short)"
 cleanup # the suites are done: make run takes over their ports
 ((status == 0))
 RUN_STATE_DIR=$STATE/demo RUN_PG_PORT=$PG_PORT RUN_AMQP_PORT=$AMQP_PORT \
