@@ -40,15 +40,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STATE=$(realpath -m "${RUN_STATE_DIR:-.run}")
-HTTP_BASE=${RUN_HTTP_BASE:-8080}
-BUILD=${BUILD:-build}
+run_session
 RATE=${CHAOS_RATE:-10}
 SETTLE=${CHAOS_SETTLE:-180}
-PID_DIR=$STATE/pids
-PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
-INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
-ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
 STOCK=100000
 if [[ ${CHAOS_SHORT:-} == 1 ]]; then
   HOLD=3 CALM=3 WARMUP=3
@@ -69,12 +63,6 @@ for tool in curl jq awk; do
   command -v "$tool" >/dev/null || die "$tool is missing; run scripts/deps.sh"
 done
 [[ -x $BUILD/loadgen ]] || die "$BUILD/loadgen is missing: make"
-pid_of() { # the live PID in pid file $1, or nothing
-  local p
-  p=$(head -n 1 "$1" 2>/dev/null | tr -dc 0-9) || true
-  [[ -n $p ]] && kill -0 "$p" 2>/dev/null && echo "$p"
-  return 0
-}
 [[ -n $(pid_of "$PID_DIR/run.pid") ]] ||
   die "no make run session in $STATE: start one with \`make run\` (same RUN_STATE_DIR, RUN_HTTP_BASE)"
 for s in products inventory orders; do
@@ -86,9 +74,7 @@ set -a
 # shellcheck source=/dev/null # written by scripts/infra.sh
 . "$STATE/env"
 set +a
-TOKEN=$(JWT_SECRET=${JWT_SECRET:-$(cat "$STATE/jwt_secret")} \
-  "$BUILD/products" token --role admin --sub chaos --ttl 3600) ||
-  die "cannot mint an admin token with $BUILD/products"
+TOKEN=$(run_admin_token chaos 3600) || exit 2
 AUTH="Authorization: Bearer $TOKEN"
 for s in products inventory orders; do
   u=${s^^}

@@ -28,11 +28,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STATE=$(realpath -m "${RUN_STATE_DIR:-.run}")
-HTTP_BASE=${RUN_HTTP_BASE:-8080}
-BUILD=${BUILD:-build}
+run_session
 TIMEOUT=${DEMO_TIMEOUT:-30}
-PID_DIR=$STATE/pids
 COMPOSE_ENV=$(realpath -m "${COMPOSE_STATE_DIR:-.compose}")/env
 
 # ---- output -----------------------------------------------------------------
@@ -209,12 +206,6 @@ show_metric() {
   printf '   ← %s%s %s%s\n' "$B" "$1" "$(metric "$1")" "$OFF"
 }
 
-pid_of() { # the PID in pid file $1, if that process is alive
-  local p
-  p=$(head -n 1 "$1" 2>/dev/null | tr -dc 0-9) || true
-  [[ -n $p ]] && kill -0 "$p" 2>/dev/null && echo "$p"
-  return 0
-}
 is_program() { # is_program PID NAME: the process runs a binary called NAME
   local argv0
   argv0=$(tr '\0' '\n' <"/proc/$1/cmdline" 2>/dev/null | head -n 1)
@@ -232,9 +223,6 @@ if [[ $TARGET == auto ]]; then
 fi
 case $TARGET in
 run)
-  PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
-  INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
-  ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
   START_HINT="start it with \`make run\` in another terminal (same RUN_HTTP_BASE, RUN_STATE_DIR)"
   WHERE="make run in $STATE"
   ;;
@@ -268,11 +256,7 @@ if [[ $TARGET == run ]]; then
   if [[ -z $run_pid || -z $inv_pid ]] || ! is_program "$inv_pid" inventory; then
     die "no live make run session in $STATE (pids/ names none): was the suite started by \`make run\` with this RUN_STATE_DIR?"
   fi
-  [[ -r $STATE/jwt_secret || -n ${JWT_SECRET:-} ]] ||
-    die "$STATE/jwt_secret is missing: set JWT_SECRET to the one make run uses"
-  TOKEN=$(JWT_SECRET=${JWT_SECRET:-$(cat "$STATE/jwt_secret")} \
-    "$BUILD/products" token --role admin --sub demo --ttl 900 2>"$TMP/token") ||
-    die "cannot mint an admin token with $BUILD/products: $(head -n 1 "$TMP/token")"
+  TOKEN=$(run_admin_token demo 900 2>"$TMP/token") || die "$(head -n 1 "$TMP/token")"
   TOKEN_FROM="\`$BUILD/products token\` (JWT_SECRET from $STATE/jwt_secret)"
 else
   TOKEN=$("${COMPOSE[@]}" exec -T products microshop-service token --role admin \

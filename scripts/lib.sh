@@ -1,5 +1,7 @@
-# Shared by run.sh, test.sh and bench.sh: start the services against the
-# private servers that infra.sh runs, wait for readiness, stop them by PID.
+# shellcheck shell=bash
+# Shared by the scripts: start the services against the private servers
+# that infra.sh runs, wait for readiness, stop them by PID; find a make run
+# session and mint its admin token (demo, load, chaos).
 # Source it; it defines functions and changes nothing by itself.
 
 # The services that exist in this tree, in start order: products, inventory
@@ -93,4 +95,46 @@ stop_pid() {
   fi
   wait "$pid" 2>/dev/null || rc=$?
   return "$rc"
+}
+
+# run_session: where a `make run` session is, the way run.sh places it:
+# STATE (RUN_STATE_DIR, .run), HTTP_BASE (RUN_HTTP_BASE, 8080), PID_DIR,
+# BUILD (build), and PRODUCTS, INVENTORY, ORDERS, the three services'
+# base URLs. For the scripts that talk to it (demo, load, chaos).
+# shellcheck disable=SC2034 # set for the caller
+run_session() {
+  STATE=$(realpath -m "${RUN_STATE_DIR:-.run}")
+  HTTP_BASE=${RUN_HTTP_BASE:-8080}
+  BUILD=${BUILD:-build}
+  PID_DIR=$STATE/pids
+  PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
+  INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
+  ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
+}
+
+# pid_of FILE: the PID in pid file FILE, if that process is alive.
+pid_of() {
+  local p
+  p=$(head -n 1 "$1" 2>/dev/null | tr -dc 0-9) || true
+  [[ -n $p ]] && kill -0 "$p" 2>/dev/null && echo "$p"
+  return 0
+}
+
+# run_admin_token SUB TTL: an admin token for the make run session in
+# STATE, minted with $BUILD/products and the session's JWT_SECRET (or the
+# environment's); on failure one line on stderr and status 1.
+run_admin_token() {
+  local secret out
+  secret=${JWT_SECRET:-$(cat "$STATE/jwt_secret" 2>/dev/null)} || true
+  if [[ -z $secret ]]; then
+    echo "$STATE/jwt_secret is missing: set JWT_SECRET to the one make run uses" >&2
+    return 1
+  fi
+  if out=$(JWT_SECRET=$secret "$BUILD/products" token --role admin \
+    --sub "$1" --ttl "$2" 2>&1); then
+    echo "$out"
+    return 0
+  fi
+  echo "cannot mint an admin token with $BUILD/products: ${out%%$'\n'*}" >&2
+  return 1
 }

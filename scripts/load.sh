@@ -15,12 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-STATE=$(realpath -m "${RUN_STATE_DIR:-.run}")
-HTTP_BASE=${RUN_HTTP_BASE:-8080}
-BUILD=${BUILD:-build}
-PRODUCTS=http://127.0.0.1:$(svc_port products "$HTTP_BASE")
-INVENTORY=http://127.0.0.1:$(svc_port inventory "$HTTP_BASE")
-ORDERS=http://127.0.0.1:$(svc_port orders "$HTTP_BASE")
+run_session
 
 die() {
   echo "make load: $*" >&2
@@ -36,13 +31,9 @@ for s in PRODUCTS INVENTORY ORDERS; do
     die "the suite is not running: no answer from ${s,,} at $url - start it with \`make run\` in another terminal (same RUN_HTTP_BASE, RUN_STATE_DIR)"
 done
 
-[[ -r $STATE/jwt_secret || -n ${JWT_SECRET:-} ]] ||
-  die "$STATE/jwt_secret is missing: set JWT_SECRET to the one make run uses"
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
-LOADGEN_TOKEN=$(JWT_SECRET=${JWT_SECRET:-$(cat "$STATE/jwt_secret")} \
-  "$BUILD/products" token --role admin --sub loadgen --ttl 900 2>"$err") ||
-  die "cannot mint an admin token with $BUILD/products: $(head -n 1 "$err")"
+LOADGEN_TOKEN=$(run_admin_token loadgen 900 2>"$err") || die "$(head -n 1 "$err")"
 export LOADGEN_TOKEN
 
 # Products loadgen made earlier (SKU LOADGEN-...) that are still in stock.

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <time.h>
@@ -247,6 +248,29 @@ spawn_service(const char *name, int port, const char *const *env, char log[64])
 	ck_assert_msg(answers(ready, 20000), "%s on %d did not become ready",
 		      name, port);
 	return pid;
+}
+
+int *
+spawned_new(int n)
+{
+	void *p = mmap(NULL, (size_t)n * sizeof(int), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	memset(p, 0, (size_t)n * sizeof(int));
+	return p;
+}
+
+void
+spawned_kill(int *pids, int n)
+{
+	if (pids == NULL)
+		return;
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGKILL);
+	munmap(pids, (size_t)n * sizeof(int));
 }
 
 int

@@ -59,6 +59,14 @@ int spawn_service(const char *name, int port, const char *const *env,
 		  char log[64]);
 /* SIGTERM, then waits for it (bounded); returns its exit status. */
 int stop_service(int pid);
+/*
+ * Slots for the pids of the instances a suite's tests spawn, in memory
+ * shared with the forked tests, so that an unchecked teardown kills what
+ * a failed test left running: spawned_new(n) gives n zeroed slots (NULL
+ * when it cannot), spawned_kill() SIGKILLs every live one and frees them.
+ */
+int *spawned_new(int n);
+void spawned_kill(int *pids, int n);
 /* Whether the file at path contains text (polled up to ms milliseconds). */
 bool file_contains(const char *path, const char *text, int ms);
 /* Sleeps ms milliseconds: the step of a bounded poll, never a wait for

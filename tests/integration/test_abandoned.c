@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "integ.h"
 #include "orders_fixture.h"
@@ -39,22 +38,13 @@ static char inventory_base[64], orders_base[64];
 static void
 setup(void)
 {
-	void *p = mmap(NULL, INSTANCES * sizeof(int), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	spawned = p != MAP_FAILED ? p : NULL;
-	if (spawned != NULL)
-		memset(spawned, 0, INSTANCES * sizeof(int));
+	spawned = spawned_new(INSTANCES);
 }
 
 static void
 teardown(void)
 {
-	for (int i = 0; spawned != NULL && i < INSTANCES; i++)
-		if (spawned[i] > 0)
-			kill(spawned[i], SIGKILL);
-	if (spawned != NULL)
-		munmap(spawned, INSTANCES * sizeof(int));
+	spawned_kill(spawned, INSTANCES);
 	spawned = NULL;
 }
 
