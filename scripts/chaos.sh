@@ -116,17 +116,6 @@ fault() { # fault URL NAME JSON: PUT /admin/faults/NAME
     exit 1
   }
 }
-await_ready() { # await_ready URL SECONDS
-  local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null --max-time 2 "$1/health/ready" 2>/dev/null; do
-    ((SECONDS < deadline)) || {
-      echo "make chaos: $1 not ready within $2 s" >&2
-      exit 1
-    }
-    sleep 0.2
-  done
-}
-
 declare -a FAULT_NAMES=() FAULT_START=()
 begin() {
   FAULT_NAMES+=("$1")
@@ -183,7 +172,10 @@ f_products_sigkill() {
     [[ -z $new || $new == "$pid" ]] || break
     sleep 0.1
   done
-  await_ready "$PRODUCTS" 30
+  wait_ready "$PRODUCTS/health/ready" 30 "$new" || {
+    echo "make chaos: products (pid ${new:-none}) not ready within 30 s" >&2
+    exit 1
+  }
   end
 }
 f_relay_pause() {

@@ -34,6 +34,7 @@
 # COMPOSE_TEST_KEEP (1: leave the stack up after the checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 STATE=$(realpath -m "${TEST_STATE_DIR:-.test}")/compose
 BASE=${TEST_COMPOSE_BASE:-28000}
@@ -62,13 +63,7 @@ WAIT=${COMPOSE_TEST_WAIT:-120} # bound of each wait, in seconds
 FAILED=0
 CHECKS=0
 T0=${EPOCHREALTIME/./}
-PHASE_T=$T0
-phase() {
-  local now=${EPOCHREALTIME/./} us
-  us=$((now - PHASE_T))
-  PHASE_T=$now
-  printf '== compose-test: %-28s %5d.%d s\n' "$1" $((us / 1000000)) $((us % 1000000 / 100000))
-}
+PHASE_T=$T0 PHASE_PREFIX='== compose-test: ' # lib.sh's phase
 ok() {
   CHECKS=$((CHECKS + 1))
   echo "   ok  $*"
@@ -151,8 +146,9 @@ leftovers() {
 }
 
 # until_ok SECONDS WHAT CMD...: runs CMD every half second until it succeeds.
+# Says how long it took, when that was more than a moment.
 until_ok() {
-  local secs=$1 deadline=$((SECONDS + $1)) what=$2
+  local secs=$1 deadline=$((SECONDS + $1)) what=$2 t=$SECONDS
   shift 2
   until "$@"; do
     if ((SECONDS >= deadline)); then
@@ -161,7 +157,7 @@ until_ok() {
     fi
     sleep 0.5
   done
-  ok "$what"
+  ok "$what$( ((SECONDS - t < 2)) || echo " (after $((SECONDS - t)) s)")"
 }
 not() { ! "$@"; }
 # check WHAT CMD...: ok if CMD succeeds, else a failure.

@@ -37,6 +37,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. scripts/lib.sh
 
 set_state() { # set_state DIR: where this stack's files are
   STATE=$(realpath -m "$1")
@@ -69,39 +70,23 @@ usage() {
   exit 2
 }
 
-# Seconds since the script started, with tenths, for the phase times.
+# Phase times (lib.sh's phase), and the whole since the script started.
 T0=${EPOCHREALTIME/./}
+PHASE_T=$T0 PHASE_PREFIX='compose: '
 elapsed() {
   local us=$((${EPOCHREALTIME/./} - T0))
   printf '%d.%d' $((us / 1000000)) $((us % 1000000 / 100000))
 }
-PHASE_T=$T0
-phase() { # phase NAME: the time since the previous phase ended
-  local now=${EPOCHREALTIME/./} us
-  us=$((now - PHASE_T))
-  PHASE_T=$now
-  printf 'compose: %-26s %5d.%d s\n' "$1" $((us / 1000000)) $((us % 1000000 / 100000))
-}
 
-read_pid() { if [[ -r $1 ]]; then head -n 1 -- "$1" | tr -dc '0-9'; fi; }
-# pid_alive PIDFILE WORD: the process named there lives and its command
-# line holds WORD (a recycled PID is not ours).
-pid_alive() {
-  local pid
-  pid=$(read_pid "$1")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null &&
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
+# pid_alive PIDFILE WORD: the process named there lives and an argument of
+# its command line holds WORD (a recycled PID is not ours).
+pid_alive() { pid_matches "$(read_pid "$1")" cmdline "$2"; }
 stop_pidfile() { # stop_pidfile PIDFILE WORD: SIGTERM, then SIGKILL after 10 s
-  local pid i
+  local pid
   if pid_alive "$1" "$2"; then
     pid=$(read_pid "$1")
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 10 || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f -- "$1"
 }
@@ -120,9 +105,6 @@ choose_engine() {
   esac
 }
 compose() { "${COMPOSE[@]}" "$@"; }
-engine() { # the engine's own CLI: podman or docker
-  if [[ $ENGINE == podman ]]; then podman "$@"; else docker "$@"; fi
-}
 
 podman_conf() {
   local nofile nproc
@@ -176,7 +158,7 @@ start_api() {
 }
 
 start_healthchecks() {
-  pid_alive "$HC_PIDFILE" "healthchecks $STATE" && return 0
+  pid_alive "$HC_PIDFILE" healthchecks && return 0
   setsid "$ROOT/scripts/compose.sh" healthchecks "$STATE" "$PROJECT" \
     >"$STATE/healthchecks.log" 2>&1 </dev/null &
   echo $! >"$HC_PIDFILE"
@@ -188,26 +170,30 @@ start_healthchecks() {
 # one round side by side. Due means its interval has passed since its last
 # run - or, while the container is still "starting", a second has, as
 # Docker's start_interval does: dependents start as soon as it is healthy.
-# It ends by itself when the API service of STATE is gone.
+# One `podman ps` a round says which run and their health; a container's
+# interval is read once. It ends by itself when the API service of STATE
+# is gone.
 run_healthchecks() {
-  local project=$1 id health iv every now ids
-  declare -A last=()
+  local project=$1 id status every now
+  declare -A last=() interval=()
   trap 'exit 0' TERM INT
   while pid_alive "$API_PIDFILE" "$SOCKET"; do
     now=$SECONDS
-    mapfile -t ids < <(podman ps -q --no-trunc --filter status=running \
-      --filter "label=com.docker.compose.project=$project" 2>/dev/null)
-    ((${#ids[@]} == 0)) ||
-      while IFS='|' read -r id health iv; do
-        every=$(duration_s "$iv")
-        ((every > 0)) || continue
-        [[ $health != starting ]] || every=1
-        ((now - ${last[$id]:--1000000} >= every)) || continue
-        last[$id]=$now
-        podman healthcheck run "$id" >/dev/null 2>&1 &
-      done < <(podman inspect --format \
-        '{{.Id}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{if .Config.Healthcheck}}{{.Config.Healthcheck.Interval}}{{end}}' \
-        "${ids[@]}" 2>/dev/null)
+    while IFS='|' read -r id status; do
+      if [[ -z ${interval[$id]:-} ]]; then
+        interval[$id]=$(duration_s "$(podman inspect --format \
+          '{{if .Config.Healthcheck}}{{.Config.Healthcheck.Interval}}{{end}}' \
+          "$id" 2>/dev/null)")
+      fi
+      every=${interval[$id]}
+      ((every > 0)) || continue
+      [[ $status != *"(starting)"* ]] || every=1
+      ((now - ${last[$id]:--1000000} >= every)) || continue
+      last[$id]=$now
+      podman healthcheck run "$id" >/dev/null 2>&1 &
+    done < <(podman ps --no-trunc --filter status=running \
+      --filter "label=com.docker.compose.project=$project" \
+      --format '{{.ID}}|{{.Status}}' 2>/dev/null)
     wait
     sleep 1
   done
@@ -315,17 +301,11 @@ resolve_ports() {
 }
 saved() { if [[ -r $ENV_FILE ]]; then sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1; fi; }
 
-port_busy() { # something listens on TCP port $1 (any address)
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
 check_ports() {
   local pv name busy=()
   for pv in "${PORT_VARS[@]}"; do
     name=${pv%%=*}
-    port_busy "${!name}" && busy+=("$name=${!name}")
+    port_listening "${!name}" && busy+=("$name=${!name}")
   done
   ((${#busy[@]} == 0)) ||
     die "ports in use: ${busy[*]} (make run? another stack?) - set those variables to free ports"
@@ -337,7 +317,7 @@ want_otlpsink() {
   1) return 0 ;;
   0) return 1 ;;
   esac
-  engine image inspect "$JAEGER_IMAGE" >/dev/null 2>&1 && return 1
+  "$ENGINE" image inspect "$JAEGER_IMAGE" >/dev/null 2>&1 && return 1
   note "pulling $JAEGER_IMAGE"
   timeout 300 "$ENGINE" pull -q "$JAEGER_IMAGE" >/dev/null 2>&1 && return 1
   note "$JAEGER_IMAGE cannot be pulled here: docker-compose.otlpsink.yml's span counter takes its place"
@@ -357,7 +337,7 @@ stack_state() {
     */unhealthy | exited/* | dead/*) UNWELL=$line && return 1 ;;
     *) st=2 ;;
     esac
-  done < <(engine inspect --format \
+  done < <("$ENGINE" inspect --format \
     '{{.Name}} {{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "${ids[@]}")
   return "$st"
 }
@@ -540,7 +520,7 @@ cmd_down() {
     }
     stop_exec_monitors "${ids[@]}"
   fi
-  stop_pidfile "$HC_PIDFILE" "healthchecks $STATE"
+  stop_pidfile "$HC_PIDFILE" healthchecks
   stop_pidfile "$API_PIDFILE" "$SOCKET"
   rm -f -- "$SOCKET" "$ENV_FILE"
   [[ -n $quiet ]] || note "stack ${PROJECT:-} stopped${volumes:+, volumes removed}; engine helpers stopped"

@@ -134,34 +134,6 @@ print_env() {
   printf 'PG_SOCKET_DIR=%q\n' "$PG_SOCKET_DIR"
 }
 
-# Is something listening on TCP port $1 (any address, IPv4 or IPv6)?
-# Reads /proc/net/tcp* so it needs no tools and opens no connection.
-port_listening() {
-  local hex
-  hex=$(printf '%04X' "$1")
-  awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-    /proc/net/tcp /proc/net/tcp6 2>/dev/null
-}
-
-# Does pid $1 exist and does its file $2 (cmdline/environ) contain string $3?
-pid_matches() {
-  [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null &&
-    tr '\0' '\n' <"/proc/$1/$2" 2>/dev/null | grep -qF -- "$3"
-}
-read_pid() { # first line of pid file $1, digits only; empty if none
-  if [[ -r $1 ]]; then head -n 1 -- "$1" | tr -dc '0-9'; fi
-}
-
-# Wait up to $2 seconds for pid $1 to exit.
-wait_gone() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  return 1
-}
-
 # postgres and rabbitmq must be able to reach their folders: give "others"
 # search (x) permission on STATE_DIR and each parent that lacks it.
 ensure_traversable() {

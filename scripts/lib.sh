@@ -97,6 +97,46 @@ stop_pid() {
   return "$rc"
 }
 
+# ---- processes and ports, for the scripts that start servers -------------
+# Is something listening on TCP port $1 (any address, IPv4 or IPv6)?
+# Reads /proc/net/tcp* so it needs no tools and opens no connection.
+port_listening() {
+  local hex
+  hex=$(printf '%04X' "$1")
+  awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+    /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# Does pid $1 exist and does its file $2 (cmdline/environ) contain string $3?
+pid_matches() {
+  [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null &&
+    tr '\0' '\n' <"/proc/$1/$2" 2>/dev/null | grep -qF -- "$3"
+}
+read_pid() { # first line of pid file $1, digits only; empty if none
+  if [[ -r $1 ]]; then head -n 1 -- "$1" | tr -dc '0-9'; fi
+}
+
+# wait_gone PID SECONDS: waits up to SECONDS for PID to exit.
+wait_gone() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# phase LABEL: prints LABEL and the seconds, with tenths, since the
+# previous phase (or since PHASE_T, microseconds, was set), after
+# PHASE_PREFIX; for scripts that time their steps.
+phase() {
+  local now=${EPOCHREALTIME/./} us
+  us=$((now - ${PHASE_T:-$now}))
+  PHASE_T=$now
+  printf '%s%-28s %5d.%d s\n' "${PHASE_PREFIX:-}" "$1" $((us / 1000000)) \
+    $((us % 1000000 / 100000))
+}
+
 # run_session: where a `make run` session is, the way run.sh places it:
 # STATE (RUN_STATE_DIR, .run), HTTP_BASE (RUN_HTTP_BASE, 8080), PID_DIR,
 # BUILD (build), and PRODUCTS, INVENTORY, ORDERS, the three services'

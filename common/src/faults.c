@@ -59,7 +59,6 @@ static struct {
 	struct svc_fault table[SVC_FAULTS_MAX];
 	int n;
 	uint64_t serial;
-	uint64_t rng;
 	char upstreams[SVC_FAULTS_MAX_UPSTREAMS][UPSTREAM_NAME_MAX];
 	int n_upstreams;
 	/* set by tests before use; NULL: the real clock, sleep and dice */
@@ -88,7 +87,7 @@ now_ms(void)
 						  : svc_now_ms();
 }
 
-/* Uniform in [0, 1); under lock (the generator's state is shared). */
+/* Uniform in [0, 1): a test's dice, or svc_random_unit(). */
 static double
 draw(void)
 {
@@ -96,14 +95,7 @@ draw(void)
 
 	if (env != NULL && env->random != NULL)
 		return env->random(env->arg);
-	if (reg.rng == 0 && svc_random_bytes(&reg.rng, sizeof(reg.rng)) != 0)
-		reg.rng = (uint64_t)svc_now_ms();
-	reg.rng |= 1;
-	reg.rng ^= reg.rng >> 12;
-	reg.rng ^= reg.rng << 25;
-	reg.rng ^= reg.rng >> 27;
-	return (double)((reg.rng * 0x2545F4914F6CDD1DULL) >> 11) /
-	       9007199254740992.0;
+	return svc_random_unit();
 }
 
 static const char *

@@ -3,9 +3,9 @@
  *
  * The loop itself holds no state between calls: time, sleep and randomness
  * come from the caller's env or from the real ones here, so one policy can
- * be shared by every thread. The default randomness is a per-thread
- * xorshift64* generator seeded once from OpenSSL, because jitter needs to
- * be cheap and uncorrelated between threads, not secret. This is not a
+ * be shared by every thread. The default randomness is svc_random_unit(),
+ * because jitter needs to be cheap and uncorrelated between threads, not
+ * secret. This is not a
  * circuit breaker (breaker.c) and does not make HTTP calls.
  */
 #include "svc/retry.h"
@@ -18,8 +18,6 @@
 #include "svc/config.h"
 #include "svc/err.h"
 #include "svc/util.h"
-
-static _Thread_local uint64_t rng_state;
 
 static long long
 real_now_ms(void *arg)
@@ -42,22 +40,8 @@ real_sleep_ms(void *arg, long long ms)
 static double
 real_random(void *arg)
 {
-	uint64_t x = rng_state;
-
 	(void)arg;
-	if (x == 0) {
-		if (svc_random_bytes(&x, sizeof(x)) != SVC_OK || x == 0)
-			x = (uint64_t)svc_now_ms() * 0x9e3779b97f4a7c15ULL ^
-			    (uint64_t)(uintptr_t)&rng_state;
-		if (x == 0)
-			x = 0x9e3779b97f4a7c15ULL;
-	}
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	/* The top 53 bits of the xorshift64* output, as a double in [0, 1). */
-	return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
+	return svc_random_unit();
 }
 
 /* prefix + suffix into key; a prefix too long for it is a config error. */

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <openssl/rand.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,28 @@ int
 svc_random_bytes(void *buf, size_t n)
 {
 	return RAND_bytes(buf, (int)n) == 1 ? SVC_OK : SVC_EINTERNAL;
+}
+
+static _Thread_local uint64_t rng_state;
+
+double
+svc_random_unit(void)
+{
+	uint64_t x = rng_state;
+
+	if (x == 0) {
+		if (svc_random_bytes(&x, sizeof(x)) != SVC_OK || x == 0)
+			x = (uint64_t)svc_now_ms() * 0x9e3779b97f4a7c15ULL ^
+			    (uint64_t)(uintptr_t)&rng_state;
+		if (x == 0)
+			x = 0x9e3779b97f4a7c15ULL;
+	}
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	rng_state = x;
+	/* The top 53 bits of the xorshift64* output, as a double in [0, 1). */
+	return (double)((x * 0x2545f4914f6cdd1dULL) >> 11) * 0x1.0p-53;
 }
 
 void

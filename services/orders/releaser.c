@@ -118,20 +118,19 @@ give_back(const char *order_id, const char *body)
 		.idempotent = true,
 	};
 	struct svc_client_response answer;
-	const char *id, *status;
-	bool done = false;
 	int rc = svc_upstream_call(orders_inventory, &call, &answer);
+	const char *id = json_string_value(json_object_get(answer.json, "id"));
+	const char *status =
+		json_string_value(json_object_get(answer.json, "status"));
+	bool done;
 
-	id = json_string_value(json_object_get(answer.json, "id"));
-	status = json_string_value(json_object_get(answer.json, "status"));
 	if (rc != SVC_OK)
 		done = false;
-	else if ((answer.status == 200 || answer.status == 201) &&
-		 svc_uuid_valid(id) && status != NULL &&
+	else if (svc_uuid_valid(id) && status != NULL &&
 		 strcmp(status, "pending") == 0)
 		done = releaser_release(id, "order_not_stored", NULL, NULL) ==
 		       SVC_OK;
-	else
+	else /* released or confirmed already, or a 4xx: nothing held */
 		done = answer.status >= 200 && answer.status < 500;
 	if (done)
 		svc_log(SVC_LOG_INFO, "abandoned reservation given back",

@@ -5,6 +5,7 @@
  */
 #include <curl/curl.h>
 #include <glob.h>
+#include <libpq-fe.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,6 +249,23 @@ spawn_service(const char *name, int port, const char *const *env, char log[64])
 	ck_assert_msg(answers(ready, 20000), "%s on %d did not become ready",
 		      name, port);
 	return pid;
+}
+
+long long
+db_count(const char *env, const char *sql, const char *param)
+{
+	PGconn *c = PQconnectdb(env_or_fail(env));
+	PGresult *r;
+	long long n;
+
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	r = PQexecParams(c, sql, 1, NULL, &param, NULL, NULL, 0);
+	ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK, "%s: %s", sql,
+		      PQerrorMessage(c));
+	n = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return n;
 }
 
 int *

@@ -67,6 +67,13 @@ int stop_service(int pid);
  */
 int *spawned_new(int n);
 void spawned_kill(int *pids, int n);
+
+/*
+ * The count sql (one bigint, $1 = param) returns in the database of the
+ * connection string in environment variable env; fails the test on any
+ * error.
+ */
+long long db_count(const char *env, const char *sql, const char *param);
 /* Whether the file at path contains text (polled up to ms milliseconds). */
 bool file_contains(const char *path, const char *text, int ms);
 /* Sleeps ms milliseconds: the step of a bounded poll, never a wait for

@@ -14,7 +14,6 @@
  * live in shared memory, so the unchecked teardown kills whatever a
  * failed test left running.
  */
-#include <libpq-fe.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,19 +301,9 @@ publish_stock(const char *product, int version, int on_hand,
 static int
 inbox_rows(const char *event)
 {
-	PGconn *c = PQconnectdb(env_or_fail("FAULTS_DATABASE_URL"));
-	const char *params[] = { event };
-	PGresult *r;
-	int n;
-
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
-	r = PQexecParams(c, "SELECT count(*) FROM inbox WHERE event_id = $1", 1,
-			 NULL, params, NULL, NULL, 0);
-	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
-	n = atoi(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-	return n;
+	return (int)db_count("FAULTS_DATABASE_URL",
+			     "SELECT count(*) FROM inbox WHERE event_id = $1",
+			     event);
 }
 
 #define APPLIED                                                                \

@@ -85,7 +85,6 @@ struct engine {
 	unsigned long long slot;	/* the next slot's number */
 	unsigned long long orders_sent;
 	unsigned mix_sum;
-	uint64_t rng;
 	char run_id[9]; /* in Idempotency-Keys */
 	char customers[CUSTOMERS][SVC_UUID_LEN + 1];
 	FILE *record; /* --record, or NULL */
@@ -100,17 +99,13 @@ now_ns(void)
 	return (long long)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-/* xorshift64*: the mix needs speed and spread, not secrecy. */
+/* Uniform in [0, n): the mix needs speed and spread, not secrecy. */
 static unsigned
-below(struct engine *e, unsigned n)
+below(unsigned n)
 {
-	uint64_t x = e->rng;
+	unsigned r = (unsigned)(svc_random_unit() * n);
 
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	e->rng = x;
-	return (unsigned)((x * 0x2545F4914F6CDD1DULL >> 32) % n);
+	return r < n ? r : n - 1;
 }
 
 static bool
@@ -136,7 +131,7 @@ ring_pop(struct ring *r, struct pending *out)
 static enum lg_op
 pick_mixed(struct engine *e)
 {
-	unsigned r = below(e, e->mix_sum);
+	unsigned r = below(e->mix_sum);
 
 	for (int op = 0; op < LG_MIXED; op++) {
 		if (r < e->opt->mix[op])
@@ -169,7 +164,7 @@ pick_distinct(struct engine *e, unsigned n, unsigned *out)
 		bool again;
 
 		do {
-			out[i] = below(e, (unsigned)e->cat->n_orderable);
+			out[i] = below((unsigned)e->cat->n_orderable);
 			again = false;
 			for (unsigned j = 0; j < i; j++)
 				again |= out[j] == out[i];
@@ -182,7 +177,7 @@ static void
 order_request(struct engine *e, struct xfer *x)
 {
 	const struct lg_catalogue *cat = e->cat;
-	unsigned n = 1 + below(e, e->opt->max_items), picked[LG_MAX_ITEMS];
+	unsigned n = 1 + below(e->opt->max_items), picked[LG_MAX_ITEMS];
 	size_t len, size = sizeof(x->body);
 	char key[96];
 
@@ -192,13 +187,13 @@ order_request(struct engine *e, struct xfer *x)
 	len = (size_t)snprintf(x->body, size,
 			       "{\"customer_id\":\"%s\","
 			       "\"items\":[",
-			       e->customers[below(e, CUSTOMERS)]);
+			       e->customers[below(CUSTOMERS)]);
 	for (unsigned i = 0; i < n; i++)
 		len += (size_t)snprintf(
 			x->body + len, size - len,
 			"%s{\"product_id\":\"%s\",\"quantity\":%u}",
 			i > 0 ? "," : "", cat->v[cat->orderable[picked[i]]].id,
-			1 + below(e, e->opt->max_quantity));
+			1 + below(e->opt->max_quantity));
 	snprintf(x->body + len, size - len, "]}");
 	snprintf(key, sizeof(key), "Idempotency-Key: loadgen-%s-%llu",
 		 e->run_id, ++e->orders_sent);
@@ -249,7 +244,7 @@ prepare(struct engine *e, struct xfer *x)
 	case LG_READ:
 		snprintf(x->url, sizeof(x->url), "%s/api/v1/products/%s",
 			 o->url[LG_PRODUCTS],
-			 e->cat->v[below(e, (unsigned)e->cat->n)].id);
+			 e->cat->v[below((unsigned)e->cat->n)].id);
 		break;
 	case LG_ORDER:
 		order_request(e, x);
@@ -362,7 +357,7 @@ start_due(struct engine *e)
 static void
 maybe_cancel(struct engine *e, const struct pending *order)
 {
-	if (below(e, 100) < e->opt->cancel_pct)
+	if (below(100) < e->opt->cancel_pct)
 		ring_push(&e->cancels, order);
 }
 
@@ -610,8 +605,6 @@ engine_init(struct engine *e, const struct lg_options *opt,
 		svc_uuid_v4(e->customers[i]);
 	svc_uuid_v4(uuid);
 	memcpy(e->run_id, uuid, 8);
-	if (svc_random_bytes(&e->rng, sizeof(e->rng)) != 0 || e->rng == 0)
-		e->rng = (uint64_t)now_ns() | 1;
 	return 0;
 }
 

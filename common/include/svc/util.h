@@ -38,6 +38,13 @@ void svc_rfc3339_now(char out[32]);
 int svc_random_bytes(void *buf, size_t n);
 
 /*
+ * Uniform in [0, 1), from a per-thread xorshift64* generator seeded once
+ * from OpenSSL: cheap and uncorrelated between threads, not secret - for
+ * jitter and dice, never for tokens or ids.
+ */
+double svc_random_unit(void);
+
+/*
  * Copies a URL or a libpq connection string into out (size bytes, always
  * NUL-terminated, cut short if need be) with every password replaced by
  * "***": the one in "scheme://user:password@host", a "password=" query
